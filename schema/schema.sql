@@ -1,0 +1,184 @@
+-- Warden's current database schema, documented column by column.
+--
+-- This file is what applying every file of migrations/ to an empty database yields
+-- (tests/journal/migrations_test.cc checks it, comments and layout aside). It is
+-- documentation and a reference for tools; Warden itself only ever runs migrations/.
+-- Event kinds and their payload fields: schema/README.md.
+--
+-- Durability: WAL mode with synchronous=NORMAL. Every committed transaction survives a
+-- crash of the daemon; changes acknowledged to a client are committed with
+-- synchronous=FULL, which fsyncs the WAL and so also makes every earlier commit survive
+-- power loss. Internal transitions (a node started, a node exited) therefore cost no fsync
+-- of their own. PRAGMA user_version holds the schema version (the last migration applied).
+
+-- journal: one row per record or transition, never updated, never deleted.
+CREATE TABLE journal (
+  seq INTEGER PRIMARY KEY,        -- global order of events (rowid; only ever grows)
+  at_ms INTEGER NOT NULL          -- when it happened, ms since the Unix epoch
+    CHECK (at_ms >= 0),
+  execution_id TEXT,              -- the execution it belongs to; NULL for daemon events
+  node_id TEXT,                   -- the node, for node and orphan events; else NULL
+  attempt INTEGER                 -- the node's attempt, counting from 1; else NULL
+    CHECK (attempt IS NULL OR attempt >= 1),
+  kind TEXT NOT NULL              -- the event's name, e.g. 'execution.stop_requested'
+    CHECK (length(kind) > 0),
+  payload TEXT NOT NULL DEFAULT '{}'  -- a JSON object; fields per kind in schema/README.md
+    CHECK (json_valid(payload))
+) STRICT;
+
+-- An execution's events in order (seq is the rowid, so the index is ordered by it too).
+CREATE INDEX journal_by_execution ON journal (execution_id);
+
+-- Partial indexes: the "executions not terminal" query at start-up and the audit views
+-- read these instead of the whole history.
+CREATE INDEX journal_created ON journal (execution_id)
+  WHERE kind = 'execution.created';
+CREATE INDEX journal_terminal ON journal (execution_id)
+  WHERE kind IN ('execution.stopped', 'execution.completed', 'execution.failed');
+CREATE INDEX journal_stop_requested ON journal (execution_id)
+  WHERE kind = 'execution.stop_requested';
+CREATE INDEX journal_orphan_found ON journal (execution_id)
+  WHERE kind = 'orphan.found';
+
+-- Append-only: UPDATE and DELETE abort, whoever runs them.
+CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+BEGIN
+  SELECT RAISE(ABORT, 'journal is append-only');
+END;
+CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+BEGIN
+  SELECT RAISE(ABORT, 'journal is append-only');
+END;
+
+-- executions: one row per execution (every execution.created event).
+--   id, execution_id  the execution's id (the same value twice: id as api.md names it,
+--                     execution_id for joins with stops and orphans)
+--   name              the spec's name (NULL when the spec has none)
+--   status            idle | running | paused | stopping | stopped | completed | failed:
+--                     from the latest execution state event
+--   created_at        when it was created (ms since the epoch)
+--   started_at        when it first started; NULL if never started
+--   ended_at          when it reached stopped, completed or failed; NULL before
+--   cost_usd          its final cost in USD, once ended; NULL before
+CREATE VIEW executions AS
+SELECT
+  c.execution_id AS id,
+  c.execution_id AS execution_id,
+  json_extract(c.payload, '$.name') AS name,
+  (SELECT CASE s.kind
+            WHEN 'execution.created' THEN 'idle'
+            WHEN 'execution.started' THEN 'running'
+            WHEN 'execution.paused' THEN 'paused'
+            WHEN 'execution.resumed' THEN 'running'
+            WHEN 'execution.stop_requested' THEN 'stopping'
+            WHEN 'execution.stopped' THEN 'stopped'
+            WHEN 'execution.completed' THEN 'completed'
+            WHEN 'execution.failed' THEN 'failed'
+          END
+     FROM journal s
+    WHERE s.execution_id = c.execution_id
+      AND s.kind IN ('execution.created', 'execution.started', 'execution.paused',
+                     'execution.resumed', 'execution.stop_requested', 'execution.stopped',
+                     'execution.completed', 'execution.failed')
+    ORDER BY s.seq DESC
+    LIMIT 1) AS status,
+  c.at_ms AS created_at,
+  (SELECT min(s.at_ms) FROM journal s
+    WHERE s.execution_id = c.execution_id AND s.kind = 'execution.started') AS started_at,
+  (SELECT t.at_ms FROM journal t
+    WHERE t.execution_id = c.execution_id
+      AND t.kind IN ('execution.stopped', 'execution.completed', 'execution.failed')) AS ended_at,
+  (SELECT json_extract(t.payload, '$.costUsd') FROM journal t
+    WHERE t.execution_id = c.execution_id
+      AND t.kind IN ('execution.stopped', 'execution.completed', 'execution.failed')) AS cost_usd
+FROM journal c
+WHERE c.kind = 'execution.created';
+
+-- stops: one row per stop request (execution.stop_requested) and its outcome.
+--   execution_id      the execution stopped
+--   stop_seq          the journal seq of the stop request
+--   requested_at      when the stop was requested (ms since the epoch)
+--   requested_by      'uid:UID pid:PID' (Unix socket), 'token:NAME' (TCP) or 'warden'
+--                     (stops the daemon decided itself: timeout, error, shutdown, recovery)
+--   reason            user_abort | timeout | error | server_shutdown | crash_recovery
+--   note              the free-text note given with the request, or NULL
+--   grace_ms          the grace requested for this stop (NULL: each node's own grace)
+--   completed_at      when cleanup finished (every tree ended); NULL while stopping
+--   status            stopped | failed (a tree was unkillable, or reason error)
+--   final_cost_usd    the execution's cost at the end of the stop, partial nodes included
+--   nodes_completed   nodes that succeeded
+--   nodes_failed      nodes that failed (timed out and unkillable included)
+--   nodes_total       nodes in the execution
+--   duration_ms       from the execution's start to completed_at
+--   nodes_killed      nodes that needed SIGKILL after this request
+--   nodes_unkillable  nodes with a process that survived SIGKILL after this request
+--   journaled         false when the daemon could not journal the stop at the time
+--                     (it writes the record later if it can); NULL otherwise
+CREATE VIEW stops AS
+SELECT
+  r.execution_id AS execution_id,
+  r.seq AS stop_seq,
+  r.at_ms AS requested_at,
+  json_extract(r.payload, '$.requestedBy') AS requested_by,
+  json_extract(r.payload, '$.reason') AS reason,
+  json_extract(r.payload, '$.note') AS note,
+  json_extract(r.payload, '$.graceMs') AS grace_ms,
+  d.at_ms AS completed_at,
+  json_extract(d.payload, '$.status') AS status,
+  json_extract(d.payload, '$.finalCostUsd') AS final_cost_usd,
+  json_extract(d.payload, '$.nodesCompleted') AS nodes_completed,
+  json_extract(d.payload, '$.nodesFailed') AS nodes_failed,
+  json_extract(d.payload, '$.nodesTotal') AS nodes_total,
+  json_extract(d.payload, '$.durationMs') AS duration_ms,
+  (SELECT count(DISTINCT k.node_id) FROM journal k
+    WHERE k.execution_id = r.execution_id AND k.seq > r.seq AND k.kind = 'node.signalled'
+      AND json_extract(k.payload, '$.signal') = 'SIGKILL') AS nodes_killed,
+  (SELECT count(DISTINCT u.node_id) FROM journal u
+    WHERE u.execution_id = r.execution_id AND u.seq > r.seq
+      AND u.kind = 'node.unkillable') AS nodes_unkillable,
+  json_extract(d.payload, '$.journaled') AS journaled
+FROM journal r
+LEFT JOIN journal d
+  ON d.execution_id = r.execution_id AND d.kind = 'execution.stop_completed' AND d.seq > r.seq
+WHERE r.kind = 'execution.stop_requested';
+
+-- orphans: one row per recorded node process that crash recovery examined (orphan.found).
+--   execution_id, node_id, attempt   which node attempt the process belonged to
+--   pid               the recorded pid
+--   found_at          when recovery examined it
+--   action            terminated (ended inside the grace after SIGTERM) | killed (needed
+--                     SIGKILL) | unkillable (survived SIGKILL) | gone (ended, or a zombie,
+--                     while the daemon was down) | pid_reused (another process has the pid
+--                     now: never signalled) | host_rebooted (different boot: never
+--                     signalled); NULL while recovery is still acting on it
+--   finished_at       when the action finished (found_at for the never-signalled ones)
+CREATE VIEW orphans AS
+SELECT
+  f.execution_id AS execution_id,
+  f.node_id AS node_id,
+  f.attempt AS attempt,
+  json_extract(f.payload, '$.pid') AS pid,
+  f.at_ms AS found_at,
+  coalesce(
+    (SELECT substr(a.kind, 8) FROM journal a
+      WHERE a.execution_id = f.execution_id AND a.node_id IS f.node_id
+        AND a.attempt IS f.attempt AND a.seq > f.seq
+        AND a.kind IN ('orphan.terminated', 'orphan.killed', 'orphan.unkillable')
+      ORDER BY a.seq LIMIT 1),
+    CASE json_extract(f.payload, '$.verdict')
+      WHEN 'gone' THEN 'gone'
+      WHEN 'zombie' THEN 'gone'
+      WHEN 'pid_reused' THEN 'pid_reused'
+      WHEN 'host_rebooted' THEN 'host_rebooted'
+    END) AS action,
+  coalesce(
+    (SELECT a.at_ms FROM journal a
+      WHERE a.execution_id = f.execution_id AND a.node_id IS f.node_id
+        AND a.attempt IS f.attempt AND a.seq > f.seq
+        AND a.kind IN ('orphan.terminated', 'orphan.killed', 'orphan.unkillable')
+      ORDER BY a.seq LIMIT 1),
+    CASE WHEN json_extract(f.payload, '$.verdict')
+                IN ('gone', 'zombie', 'pid_reused', 'host_rebooted')
+         THEN f.at_ms END) AS finished_at
+FROM journal f
+WHERE f.kind = 'orphan.found';

@@ -1,0 +1,108 @@
+// Journal: the append-only SQLite table of every record and transition (the source of truth).
+//
+// Durability: the database runs in WAL mode with synchronous=NORMAL, so every committed
+// transaction survives a crash of the daemon process. A commit made with Durability::kDurable
+// also fsyncs the WAL (synchronous=FULL for that commit), which makes it, and every commit
+// before it, survive power loss: use it for changes acknowledged to a client.
+//
+// Failure: a commit that fails for any reason but a lock held past the busy timeout puts the
+// journal in a sticky failed state: the state on disk is unknown, so every later Append
+// returns the same Unavailable status. Reads keep working as far as SQLite allows.
+//
+// Thread-safety: all methods may be called from any thread; they serialize on one mutex.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "journal/event.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace warden::journal {
+
+enum class Durability {
+  kCrashSafe,  // survives a crash of the daemon process (no fsync)
+  kDurable,    // also survives power loss (fsync of the WAL before returning)
+};
+
+struct JournalOptions {
+  // How long a write waits for a lock held by another connection (an operator's sqlite3
+  // shell inside a write transaction). Readers in WAL mode never block the journal.
+  std::chrono::milliseconds busy_timeout{10'000};
+  // Upper bound on the database size in pages (PRAGMA max_page_count); 0 = SQLite's default.
+  // Reaching it fails the journal like a full disk does.
+  int64_t max_page_count = 0;
+  const Clock* clock = &SystemClock::Instance();
+};
+
+class Journal {
+ public:
+  // Opens (creating if missing) the database file at `path` (its directory must exist),
+  // switches it to WAL, checks that synchronous took effect, and applies pending migrations.
+  // Errors: IoError naming the path for an unopenable or read-only file, InvalidArgument for
+  // a database made by a newer Warden (the message names both schema versions).
+  static Result<std::unique_ptr<Journal>> Open(const std::string& path,
+                                               JournalOptions options = {});
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Appends `events` in one transaction (group commit): all of them or none. Assigns each
+  // event's seq, and at_ms where it is 0. Returns the seq of the last event (0 for an empty
+  // span). Errors: Unavailable when the journal has failed (sticky; see above) or when a lock
+  // was held past the busy timeout (not sticky); InvalidArgument for an event with no kind.
+  Result<int64_t> Append(std::span<Event> events, Durability durability);
+  Result<int64_t> Append(Event& event, Durability durability) {
+    return Append(std::span<Event>(&event, 1), durability);
+  }
+
+  // Ok while appends work; otherwise the sticky failure every Append returns.
+  Status health() const;
+
+  // The events of one execution with seq > after_seq, oldest first.
+  Result<std::vector<Event>> ReadExecution(const std::string& execution_id,
+                                           int64_t after_seq = 0) const;
+  // Every event with seq > after_seq, oldest first, at most `limit` of them.
+  Result<std::vector<Event>> ReadAll(int64_t after_seq = 0, int64_t limit = 1'000'000) const;
+  // Ids of executions that have an `execution.created` event but no terminal one
+  // (stopped, completed, failed), oldest first. Uses the partial indexes; never scans history.
+  Result<std::vector<std::string>> NonTerminalExecutionIds() const;
+
+  // The query behind NonTerminalExecutionIds (public so that its plan can be checked).
+  static const char* const kNonTerminalQuery;
+
+  // The path this journal was opened with.
+  const std::string& path() const { return path_; }
+
+ private:
+  Journal(std::string path, JournalOptions options, std::unique_ptr<SQLite::Database> db);
+  Status Prepare();
+  Status SetSynchronous(int level);           // 1 = NORMAL, 2 = FULL; read back and checked
+  Status FailFrom(const char* what, int rc);  // sticky unless rc is SQLITE_BUSY
+  Result<std::vector<Event>> Read(const std::string& sql, const std::string* text_arg,
+                                  int64_t int_arg, int64_t limit) const;
+
+  const std::string path_;
+  const JournalOptions options_;
+  mutable std::mutex mu_;
+  std::unique_ptr<SQLite::Database> db_;
+  sqlite3_stmt* insert_ = nullptr;  // owned; finalized in the destructor
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* rollback_ = nullptr;
+  Status failed_;  // sticky; ok while healthy
+};
+
+}  // namespace warden::journal
