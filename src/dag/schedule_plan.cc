@@ -1,0 +1,171 @@
+#include "dag/schedule_plan.h"
+
+#include <algorithm>
+#include <string>
+
+namespace warden::dag {
+
+std::string_view NodeStateName(NodeState state) {
+  switch (state) {
+    case NodeState::kPending:
+      return "pending";
+    case NodeState::kReady:
+      return "ready";
+    case NodeState::kRunning:
+      return "running";
+    case NodeState::kSucceeded:
+      return "succeeded";
+    case NodeState::kFailed:
+      return "failed";
+    case NodeState::kSkipped:
+      return "skipped";
+    case NodeState::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+bool IsTerminal(NodeState state) {
+  return state == NodeState::kSucceeded || state == NodeState::kFailed ||
+         state == NodeState::kSkipped || state == NodeState::kStopped;
+}
+
+SchedulePlan::SchedulePlan(const Dag& dag)
+    : dag_(dag),
+      states_(dag.node_count(), NodeState::kPending),
+      remaining_needs_(dag.node_count()),
+      attempts_(dag.node_count(), 0) {
+  counts_[static_cast<size_t>(NodeState::kPending)] = dag.node_count();
+  for (NodeIndex i = 0; i < dag.node_count(); ++i) {
+    remaining_needs_[i] = static_cast<uint32_t>(dag.needs(i).size());
+    if (remaining_needs_[i] == 0) {
+      SetState(i, NodeState::kReady);
+      ready_.push_back(i);
+    }
+  }
+}
+
+void SchedulePlan::SetState(NodeIndex i, NodeState state) {
+  --counts_[static_cast<size_t>(states_[i])];
+  ++counts_[static_cast<size_t>(state)];
+  states_[i] = state;
+}
+
+Status SchedulePlan::CheckRunning(NodeIndex i, std::string_view call) const {
+  if (i >= dag_.node_count()) {
+    return Status::Internal(std::string(call) + ": no node " + std::to_string(i));
+  }
+  if (states_[i] != NodeState::kRunning) {
+    return Status::Internal(std::string(call) + ": node \"" + dag_.node(i).id + "\" is " +
+                            std::string(NodeStateName(states_[i])) + ", not running");
+  }
+  return Status::Ok();
+}
+
+size_t SchedulePlan::free_slots() const {
+  const size_t running = count(NodeState::kRunning);
+  const size_t max_parallel = dag_.spec().max_parallel;
+  return running >= max_parallel ? 0 : max_parallel - running;
+}
+
+bool SchedulePlan::IsFinished() const {
+  return count(NodeState::kPending) + count(NodeState::kReady) + count(NodeState::kRunning) == 0;
+}
+
+bool SchedulePlan::HasRetriesLeft(NodeIndex i) const {
+  return i < dag_.node_count() && attempts_[i] <= dag_.node(i).retries;
+}
+
+std::vector<NodeIndex> SchedulePlan::TakeReady(size_t limit) {
+  const size_t n = std::min({limit, free_slots(), ready_.size()});
+  std::vector<NodeIndex> taken;
+  taken.reserve(n);
+  for (size_t k = 0; k < n; ++k) {
+    NodeIndex i = ready_.front();
+    ready_.pop_front();
+    SetState(i, NodeState::kRunning);
+    ++attempts_[i];
+    taken.push_back(i);
+  }
+  return taken;
+}
+
+Result<std::vector<NodeIndex>> SchedulePlan::MarkSucceeded(NodeIndex i) {
+  WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkSucceeded"));
+  SetState(i, NodeState::kSucceeded);
+  std::vector<NodeIndex> now_ready;
+  for (NodeIndex dependent : dag_.dependents(i)) {
+    ++edge_visits_;
+    // Counted even for a stopped or skipped dependent, so the counter stays truthful; only a
+    // pending one can become ready.
+    if (--remaining_needs_[dependent] == 0 && states_[dependent] == NodeState::kPending) {
+      SetState(dependent, NodeState::kReady);
+      ready_.push_back(dependent);
+      now_ready.push_back(dependent);
+    }
+  }
+  return now_ready;
+}
+
+Result<std::vector<NodeIndex>> SchedulePlan::MarkFailed(NodeIndex i) {
+  WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkFailed"));
+  SetState(i, NodeState::kFailed);
+  return MarkPendingDependents(i, NodeState::kSkipped);
+}
+
+Result<std::vector<NodeIndex>> SchedulePlan::MarkStopped(NodeIndex i) {
+  WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkStopped"));
+  SetState(i, NodeState::kStopped);
+  return MarkPendingDependents(i, NodeState::kStopped);
+}
+
+Status SchedulePlan::MarkRetry(NodeIndex i) {
+  WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkRetry"));
+  if (stopping_) {
+    return Status::Internal("MarkRetry: node \"" + dag_.node(i).id + "\": the plan is stopping");
+  }
+  if (!HasRetriesLeft(i)) {
+    return Status::Internal("MarkRetry: node \"" + dag_.node(i).id + "\" has no retries left");
+  }
+  SetState(i, NodeState::kReady);
+  ready_.push_back(i);
+  return Status::Ok();
+}
+
+// A node only leaves `pending` once, so each node's dependents are walked at most once here,
+// and never again by MarkSucceeded (a pending node never succeeds): the walk stays within the
+// O(edges) budget of the whole run.
+std::vector<NodeIndex> SchedulePlan::MarkPendingDependents(NodeIndex from, NodeState to) {
+  std::vector<NodeIndex> marked;
+  std::vector<NodeIndex> frontier = {from};
+  while (!frontier.empty()) {
+    NodeIndex node = frontier.back();
+    frontier.pop_back();
+    for (NodeIndex dependent : dag_.dependents(node)) {
+      ++edge_visits_;
+      if (states_[dependent] != NodeState::kPending) continue;
+      SetState(dependent, to);
+      marked.push_back(dependent);
+      frontier.push_back(dependent);
+    }
+  }
+  std::sort(marked.begin(), marked.end());
+  return marked;
+}
+
+std::vector<NodeIndex> SchedulePlan::StopPending() {
+  // Once stopping, nothing is pending or ready again (MarkRetry refuses), so no rescan.
+  if (stopping_) return {};
+  stopping_ = true;
+  std::vector<NodeIndex> stopped;
+  for (NodeIndex i = 0; i < dag_.node_count(); ++i) {
+    if (states_[i] == NodeState::kPending || states_[i] == NodeState::kReady) {
+      SetState(i, NodeState::kStopped);
+      stopped.push_back(i);
+    }
+  }
+  ready_.clear();
+  return stopped;
+}
+
+}  // namespace warden::dag
