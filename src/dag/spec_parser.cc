@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "dag/dag.h"
+#include "dag/strict_json.h"
 
 namespace warden::dag {
 namespace {
@@ -252,16 +253,6 @@ Status ReadExecution(const json::value& v, const SpecLimits& limits, ExecutionSp
   return Status::Ok();
 }
 
-// "line L, column C" (both from 1) of byte `offset` in `text`.
-std::string Position(std::string_view text, size_t offset) {
-  offset = std::min(offset, text.size());
-  size_t line = 1 + std::count(text.begin(), text.begin() + offset, '\n');
-  size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
-  size_t column =
-      (line_start == std::string_view::npos || offset == 0) ? offset + 1 : offset - line_start;
-  return "line " + std::to_string(line) + ", column " + std::to_string(column);
-}
-
 }  // namespace
 
 Result<ExecutionSpec> ExecutionSpecFromJson(const json::value& json, const SpecLimits& limits) {
@@ -284,17 +275,9 @@ Result<ExecutionSpec> ParseExecutionSpec(std::string_view text, const SpecLimits
   }
   // The document only lives until it is converted, so one arena holds all of it.
   json::monotonic_resource arena;
-  json::stream_parser parser;
-  parser.reset(&arena);
-  boost::system::error_code ec;
-  size_t consumed = parser.write(text.data(), text.size(), ec);
-  if (!ec) parser.finish(ec);
-  if (ec) {
-    return Status::InvalidArgument("invalid JSON at " + Position(text, consumed) + ": " +
-                                   ec.message());
-  }
-  json::value document = parser.release();
-  return ExecutionSpecFromJson(document, limits);
+  Result<json::value> document = ParseStrictJson(text, &arena);
+  if (!document.ok()) return document.status();
+  return ExecutionSpecFromJson(*document, limits);
 }
 
 }  // namespace warden::dag

@@ -18,8 +18,8 @@ namespace warden::dag {
 //   InvalidArgument naming the place: `invalid JSON at line 3, column 7: syntax error`,
 //                   `nodes[2].argv: must be a non-empty array of strings`,
 //                   `nodes[0].colour: unknown field`, `node "b": needs unknown node "zz"`,
-//                   `cycle: a -> b -> c -> a`, ...
-// Known limitation: Boost.JSON keeps the last of repeated keys in one object.
+//                   `cycle: a -> b -> c -> a`, `invalid JSON at line 4, column 9: duplicate
+//                   key "needs"`, ...
 Result<ExecutionSpec> ParseExecutionSpec(std::string_view text, const SpecLimits& limits = {});
 
 // As ParseExecutionSpec, from an already parsed document (e.g. the spec journaled in

@@ -141,6 +141,22 @@ TEST(SpecParserTest, TruncatedJsonIsInvalid) {
   EXPECT_THAT(Rejection(R"({"nodes": [)"), HasSubstr("invalid JSON at line 1"));
 }
 
+TEST(SpecParserTest, TextAfterTheDocumentIsInvalid) {
+  EXPECT_THAT(Rejection(R"({"nodes": [{"id": "a", "argv": ["x"]}]} {})"),
+              HasSubstr("invalid JSON at line 1, column 41: extra data"));
+}
+
+TEST(SpecParserTest, RepeatedKeyInANodeIsRejectedWithItsPosition) {
+  EXPECT_EQ(Rejection("{\"nodes\": [{\"id\": \"a\", \"argv\": [\"x\"],\n"
+                      "  \"needs\": [], \"needs\": []}]}"),
+            "invalid JSON at line 2, column 22: duplicate key \"needs\"");
+}
+
+TEST(SpecParserTest, RepeatedTopLevelKeyIsRejected) {
+  EXPECT_THAT(Rejection(R"({"name": "a", "name": "b", "nodes": [{"id": "a", "argv": ["x"]}]})"),
+              HasSubstr("duplicate key \"name\""));
+}
+
 TEST(SpecParserTest, SpecOverTheSizeLimitIsTooLarge) {
   SpecLimits limits;
   limits.max_spec_bytes = 64;

@@ -1,0 +1,132 @@
+#include "dag/strict_json.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/value_stack.hpp>
+
+namespace warden::dag {
+namespace {
+
+namespace json = boost::json;
+using boost::system::error_code;
+
+// The handler Boost.JSON's own parser uses (a value_stack fed by every event), plus one set
+// of keys per open object to catch repeats.
+class StrictHandler {
+ public:
+  static constexpr size_t max_object_size = json::object::max_size();
+  static constexpr size_t max_array_size = json::array::max_size();
+  static constexpr size_t max_key_size = json::string::max_size();
+  static constexpr size_t max_string_size = json::string::max_size();
+
+  explicit StrictHandler(json::storage_ptr storage) { stack_.reset(std::move(storage)); }
+
+  json::value Release() { return stack_.release(); }
+  const std::string& duplicate_key() const { return duplicate_key_; }
+
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_object_begin(error_code&) {
+    keys_.emplace_back();
+    return true;
+  }
+  bool on_object_end(size_t n, error_code&) {
+    keys_.pop_back();
+    stack_.push_object(n);
+    return true;
+  }
+  bool on_array_begin(error_code&) { return true; }
+  bool on_array_end(size_t n, error_code&) {
+    stack_.push_array(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, size_t, error_code&) {
+    stack_.push_chars(s);
+    key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, size_t, error_code& ec) {
+    key_.append(s.data(), s.size());
+    if (!keys_.back().insert(key_).second) {
+      duplicate_key_ = std::move(key_);
+      ec = boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+      return false;
+    }
+    key_.clear();
+    stack_.push_key(s);
+    return true;
+  }
+  bool on_string_part(json::string_view s, size_t, error_code&) {
+    stack_.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, size_t, error_code&) {
+    stack_.push_string(s);
+    return true;
+  }
+  bool on_number_part(json::string_view, error_code&) { return true; }
+  bool on_int64(int64_t i, json::string_view, error_code&) {
+    stack_.push_int64(i);
+    return true;
+  }
+  bool on_uint64(uint64_t u, json::string_view, error_code&) {
+    stack_.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, json::string_view, error_code&) {
+    stack_.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, error_code&) {
+    stack_.push_bool(b);
+    return true;
+  }
+  bool on_null(error_code&) {
+    stack_.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, error_code&) { return true; }
+  bool on_comment(json::string_view, error_code&) { return true; }
+
+ private:
+  json::value_stack stack_;
+  std::vector<std::unordered_set<std::string>> keys_;  // one per open object
+  std::string key_;                                    // the key being read
+  std::string duplicate_key_;
+};
+
+// "line L, column C" (both from 1) of byte `offset` in `text`.
+std::string Position(std::string_view text, size_t offset) {
+  offset = std::min(offset, text.size());
+  std::string_view before = text.substr(0, offset);
+  size_t line = 1 + std::count(before.begin(), before.end(), '\n');
+  size_t last_newline = before.rfind('\n');
+  size_t column = last_newline == std::string_view::npos ? offset + 1 : offset - last_newline;
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+}  // namespace
+
+Result<json::value> ParseStrictJson(std::string_view text, json::storage_ptr storage) {
+  try {
+    json::basic_parser<StrictHandler> parser(json::parse_options{}, std::move(storage));
+    error_code ec;
+    size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
+    if (!ec && consumed < text.size()) ec = json::make_error_code(json::error::extra_data);
+    if (ec) {
+      std::string what = parser.handler().duplicate_key().empty()
+                             ? ec.message()
+                             : "duplicate key \"" + parser.handler().duplicate_key() + "\"";
+      return Status::InvalidArgument("invalid JSON at " + Position(text, consumed) + ": " + what);
+    }
+    return parser.handler().Release();
+  } catch (const std::exception& e) {  // std::bad_alloc from the value stack
+    return Status::Internal(std::string("parsing JSON: ") + e.what());
+  }
+}
+
+}  // namespace warden::dag
