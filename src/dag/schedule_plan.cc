@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 namespace warden::dag {
 
@@ -30,14 +31,14 @@ bool IsTerminal(NodeState state) {
          state == NodeState::kSkipped || state == NodeState::kStopped;
 }
 
-SchedulePlan::SchedulePlan(const Dag& dag)
-    : dag_(dag),
-      states_(dag.node_count(), NodeState::kPending),
-      remaining_needs_(dag.node_count()),
-      attempts_(dag.node_count(), 0) {
-  counts_[static_cast<size_t>(NodeState::kPending)] = dag.node_count();
-  for (NodeIndex i = 0; i < dag.node_count(); ++i) {
-    remaining_needs_[i] = static_cast<uint32_t>(dag.needs(i).size());
+SchedulePlan::SchedulePlan(std::shared_ptr<const Dag> dag)
+    : dag_(std::move(dag)),
+      states_(dag_->node_count(), NodeState::kPending),
+      remaining_needs_(dag_->node_count()),
+      attempts_(dag_->node_count(), 0) {
+  counts_[static_cast<size_t>(NodeState::kPending)] = dag_->node_count();
+  for (NodeIndex i = 0; i < dag_->node_count(); ++i) {
+    remaining_needs_[i] = static_cast<uint32_t>(dag_->needs(i).size());
     if (remaining_needs_[i] == 0) {
       SetState(i, NodeState::kReady);
       ready_.push_back(i);
@@ -52,11 +53,11 @@ void SchedulePlan::SetState(NodeIndex i, NodeState state) {
 }
 
 Status SchedulePlan::CheckRunning(NodeIndex i, std::string_view call) const {
-  if (i >= dag_.node_count()) {
+  if (i >= dag_->node_count()) {
     return Status::Internal(std::string(call) + ": no node " + std::to_string(i));
   }
   if (states_[i] != NodeState::kRunning) {
-    return Status::Internal(std::string(call) + ": node \"" + dag_.node(i).id + "\" is " +
+    return Status::Internal(std::string(call) + ": node \"" + dag_->node(i).id + "\" is " +
                             std::string(NodeStateName(states_[i])) + ", not running");
   }
   return Status::Ok();
@@ -64,7 +65,7 @@ Status SchedulePlan::CheckRunning(NodeIndex i, std::string_view call) const {
 
 size_t SchedulePlan::free_slots() const {
   const size_t running = count(NodeState::kRunning);
-  const size_t max_parallel = dag_.spec().max_parallel;
+  const size_t max_parallel = dag_->spec().max_parallel;
   return running >= max_parallel ? 0 : max_parallel - running;
 }
 
@@ -73,7 +74,7 @@ bool SchedulePlan::IsFinished() const {
 }
 
 bool SchedulePlan::HasRetriesLeft(NodeIndex i) const {
-  return i < dag_.node_count() && attempts_[i] <= dag_.node(i).retries;
+  return i < dag_->node_count() && attempts_[i] <= dag_->node(i).retries;
 }
 
 std::vector<NodeIndex> SchedulePlan::TakeReady(size_t limit) {
@@ -94,7 +95,7 @@ Result<std::vector<NodeIndex>> SchedulePlan::MarkSucceeded(NodeIndex i) {
   WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkSucceeded"));
   SetState(i, NodeState::kSucceeded);
   std::vector<NodeIndex> now_ready;
-  for (NodeIndex dependent : dag_.dependents(i)) {
+  for (NodeIndex dependent : dag_->dependents(i)) {
     ++edge_visits_;
     // Counted even for a stopped or skipped dependent, so the counter stays truthful; only a
     // pending one can become ready.
@@ -122,10 +123,10 @@ Result<std::vector<NodeIndex>> SchedulePlan::MarkStopped(NodeIndex i) {
 Status SchedulePlan::MarkRetry(NodeIndex i) {
   WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkRetry"));
   if (stopping_) {
-    return Status::Internal("MarkRetry: node \"" + dag_.node(i).id + "\": the plan is stopping");
+    return Status::Internal("MarkRetry: node \"" + dag_->node(i).id + "\": the plan is stopping");
   }
   if (!HasRetriesLeft(i)) {
-    return Status::Internal("MarkRetry: node \"" + dag_.node(i).id + "\" has no retries left");
+    return Status::Internal("MarkRetry: node \"" + dag_->node(i).id + "\" has no retries left");
   }
   SetState(i, NodeState::kReady);
   ready_.push_back(i);
@@ -141,7 +142,7 @@ std::vector<NodeIndex> SchedulePlan::MarkPendingDependents(NodeIndex from, NodeS
   while (!frontier.empty()) {
     NodeIndex node = frontier.back();
     frontier.pop_back();
-    for (NodeIndex dependent : dag_.dependents(node)) {
+    for (NodeIndex dependent : dag_->dependents(node)) {
       ++edge_visits_;
       if (states_[dependent] != NodeState::kPending) continue;
       SetState(dependent, to);
@@ -158,7 +159,7 @@ std::vector<NodeIndex> SchedulePlan::StopPending() {
   if (stopping_) return {};
   stopping_ = true;
   std::vector<NodeIndex> stopped;
-  for (NodeIndex i = 0; i < dag_.node_count(); ++i) {
+  for (NodeIndex i = 0; i < dag_->node_count(); ++i) {
     if (states_[i] == NodeState::kPending || states_[i] == NodeState::kReady) {
       SetState(i, NodeState::kStopped);
       stopped.push_back(i);

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -49,9 +50,10 @@ bool IsTerminal(NodeState state);
 
 class SchedulePlan {
  public:
-  // `dag` must outlive the plan. Nodes without needs start ready, in spec order; the rest
-  // pending. The parallelism budget is dag.spec().max_parallel.
-  explicit SchedulePlan(const Dag& dag);
+  // `dag` must not be null; the plan shares it, so the plan can move with its execution.
+  // Nodes without needs start ready, in spec order; the rest pending. The parallelism budget
+  // is dag->spec().max_parallel.
+  explicit SchedulePlan(std::shared_ptr<const Dag> dag);
 
   // Marks running and returns the oldest ready nodes (in the order they became ready; ties in
   // spec order), as many as min(limit, free_slots(), ready count) — `limit` is the caller's
@@ -92,13 +94,13 @@ class SchedulePlan {
   // True when no node is pending, ready or running: the execution has nothing left to do.
   bool IsFinished() const;
   // True when every node succeeded.
-  bool AllSucceeded() const { return count(NodeState::kSucceeded) == dag_.node_count(); }
+  bool AllSucceeded() const { return count(NodeState::kSucceeded) == dag_->node_count(); }
   bool stopping() const { return stopping_; }
 
   // Edges walked so far. Never exceeds dag().edge_count(): tests and metrics use it to show
   // the work is linear.
   uint64_t edge_visits() const { return edge_visits_; }
-  const Dag& dag() const { return dag_; }
+  const Dag& dag() const { return *dag_; }
 
  private:
   void SetState(NodeIndex i, NodeState state);
@@ -106,7 +108,7 @@ class SchedulePlan {
   // Marks `to` every pending node reachable from `from` along dependents; returns them.
   std::vector<NodeIndex> MarkPendingDependents(NodeIndex from, NodeState to);
 
-  const Dag& dag_;
+  std::shared_ptr<const Dag> dag_;
   std::vector<NodeState> states_;
   std::vector<uint32_t> remaining_needs_;  // needs not yet succeeded
   std::vector<uint32_t> attempts_;

@@ -6,6 +6,7 @@
 // of that gate, shared by the parser and by code that fills a spec in by hand.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -78,6 +79,14 @@ struct SpecLimits {
   size_t max_spec_bytes = 4 * 1024 * 1024;  // over it: Status::TooLarge
   // maxParallel when the spec omits it; 0 means std::thread::hardware_concurrency() (>= 1).
   uint32_t default_max_parallel = 0;
+
+  // No node or size limit: for specs that were accepted before (journal replay).
+  static SpecLimits Unlimited() {
+    SpecLimits limits;
+    limits.max_nodes = SIZE_MAX;
+    limits.max_spec_bytes = SIZE_MAX;
+    return limits;
+  }
 };
 
 // True if `id` matches [A-Za-z0-9][A-Za-z0-9_.-]{0,127}.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -31,8 +32,13 @@ std::string Got(const json::value& v) {
     case json::kind::bool_:
     case json::kind::int64:
     case json::kind::uint64:
-    case json::kind::double_:
       return "got " + json::serialize(v);
+    case json::kind::double_: {
+      // Shortest form ("1.5"), not Boost's "1.5E0".
+      char buffer[32];
+      auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v.get_double());
+      return "got " + (ec == std::errc() ? std::string(buffer, end) : json::serialize(v));
+    }
     case json::kind::string:
       return "got a string";
     case json::kind::array:

@@ -23,7 +23,9 @@ namespace warden::dag {
 Result<ExecutionSpec> ParseExecutionSpec(std::string_view text, const SpecLimits& limits = {});
 
 // As ParseExecutionSpec, from an already parsed document (e.g. the spec journaled in
-// `execution.created`, written by ExecutionSpecToJson). No size limit is applied.
+// `execution.created`, written by ExecutionSpecToJson). No size limit is applied. To reload a
+// spec that was accepted earlier, pass SpecLimits::Unlimited(): a limit lowered since then
+// must not make a journaled execution unreadable.
 Result<ExecutionSpec> ExecutionSpecFromJson(const boost::json::value& json,
                                             const SpecLimits& limits = {});
 

@@ -13,8 +13,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testing::LayeredSpec;
-using testing::MustBuild;
 using testing::Node;
+using testing::SharedDag;
 using testing::Spec;
 
 using Indices = std::vector<NodeIndex>;
@@ -26,7 +26,7 @@ Indices Ok(Result<Indices> result) {
 }
 
 TEST(SchedulePlanTest, ChainRunsOneNodeAtATimeInOrder) {
-  Dag dag = MustBuild(Spec({Node("a"), Node("b", {"a"}), Node("c", {"b"})}, 8));
+  auto dag = SharedDag(Spec({Node("a"), Node("b", {"a"}), Node("c", {"b"})}, 8));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0));
   EXPECT_THAT(plan.TakeReady(), IsEmpty());
@@ -41,7 +41,7 @@ TEST(SchedulePlanTest, ChainRunsOneNodeAtATimeInOrder) {
 }
 
 TEST(SchedulePlanTest, IndependentNodesStartInSpecOrderUpToMaxParallel) {
-  Dag dag = MustBuild(Spec({Node("a"), Node("b"), Node("c"), Node("d"), Node("e")}, 2));
+  auto dag = SharedDag(Spec({Node("a"), Node("b"), Node("c"), Node("d"), Node("e")}, 2));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0, 1));
   EXPECT_EQ(plan.free_slots(), 0u);
@@ -54,7 +54,7 @@ TEST(SchedulePlanTest, IndependentNodesStartInSpecOrderUpToMaxParallel) {
 }
 
 TEST(SchedulePlanTest, CallerLimitCapsTakeReadyBelowMaxParallel) {
-  Dag dag = MustBuild(Spec({Node("a"), Node("b"), Node("c")}, 3));
+  auto dag = SharedDag(Spec({Node("a"), Node("b"), Node("c")}, 3));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(1), ElementsAre(0));
   EXPECT_THAT(plan.TakeReady(0), IsEmpty());
@@ -63,7 +63,8 @@ TEST(SchedulePlanTest, CallerLimitCapsTakeReadyBelowMaxParallel) {
 }
 
 TEST(SchedulePlanTest, DiamondJoinStartsOnlyAfterBothBranchesSucceed) {
-  Dag dag = MustBuild(Spec({Node("a"), Node("b", {"a"}), Node("c", {"a"}), Node("d", {"b", "c"})}));
+  auto dag =
+      SharedDag(Spec({Node("a"), Node("b", {"a"}), Node("c", {"a"}), Node("d", {"b", "c"})}));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0));
   EXPECT_THAT(Ok(plan.MarkSucceeded(0)), ElementsAre(1, 2));
@@ -76,7 +77,7 @@ TEST(SchedulePlanTest, DiamondJoinStartsOnlyAfterBothBranchesSucceed) {
 
 TEST(SchedulePlanTest, NodeStartsAsSoonAsItsOwnNeedsSucceedNotInWaves) {
   // "slow" is still running when "after_fast" becomes ready.
-  Dag dag = MustBuild(Spec(
+  auto dag = SharedDag(Spec(
       {Node("fast"), Node("slow"), Node("after_fast", {"fast"}), Node("after_slow", {"slow"})}));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0, 1));
@@ -86,8 +87,8 @@ TEST(SchedulePlanTest, NodeStartsAsSoonAsItsOwnNeedsSucceedNotInWaves) {
 }
 
 TEST(SchedulePlanTest, ReadyNodesAreHandedOutInTheOrderTheyBecameReady) {
-  Dag dag =
-      MustBuild(Spec({Node("a"), Node("b"), Node("after_b", {"b"}), Node("after_a", {"a"})}, 2));
+  auto dag =
+      SharedDag(Spec({Node("a"), Node("b"), Node("after_b", {"b"}), Node("after_a", {"a"})}, 2));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0, 1));
   ASSERT_TRUE(plan.MarkSucceeded(1).ok());  // after_b ready first
@@ -97,9 +98,9 @@ TEST(SchedulePlanTest, ReadyNodesAreHandedOutInTheOrderTheyBecameReady) {
 }
 
 TEST(SchedulePlanTest, FailureWithContinueSkipsOnlyTransitiveDependents) {
-  Dag dag = MustBuild(Spec({Node("bad"), Node("child", {"bad"}), Node("grandchild", {"child"}),
-                            Node("other"), Node("join", {"other", "grandchild"})},
-                           8, OnFailure::kContinue));
+  auto dag = SharedDag(Spec({Node("bad"), Node("child", {"bad"}), Node("grandchild", {"child"}),
+                             Node("other"), Node("join", {"other", "grandchild"})},
+                            8, OnFailure::kContinue));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0, 3));
   EXPECT_THAT(Ok(plan.MarkFailed(0)), ElementsAre(1, 2, 4));
@@ -115,9 +116,9 @@ TEST(SchedulePlanTest, FailureWithContinueSkipsOnlyTransitiveDependents) {
 }
 
 TEST(SchedulePlanTest, FailureWithStopSkipsDependentsThenStopsEverythingElsePending) {
-  Dag dag = MustBuild(Spec({Node("bad"), Node("child", {"bad"}), Node("busy"), Node("waiting"),
-                            Node("after_busy", {"busy"})},
-                           2, OnFailure::kStop));
+  auto dag = SharedDag(Spec({Node("bad"), Node("child", {"bad"}), Node("busy"), Node("waiting"),
+                             Node("after_busy", {"busy"})},
+                            2, OnFailure::kStop));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0, 2));
   EXPECT_THAT(Ok(plan.MarkFailed(0)), ElementsAre(1));
@@ -134,7 +135,7 @@ TEST(SchedulePlanTest, FailureWithStopSkipsDependentsThenStopsEverythingElsePend
 }
 
 TEST(SchedulePlanTest, RunningNodeThatSucceedsDuringAStopReadiesNothing) {
-  Dag dag = MustBuild(Spec({Node("a"), Node("b", {"a"})}));
+  auto dag = SharedDag(Spec({Node("a"), Node("b", {"a"})}));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0));
   EXPECT_THAT(plan.StopPending(), ElementsAre(1));
@@ -144,7 +145,7 @@ TEST(SchedulePlanTest, RunningNodeThatSucceedsDuringAStopReadiesNothing) {
 }
 
 TEST(SchedulePlanTest, MarkStoppedStopsPendingDependentsWithoutAGlobalStop) {
-  Dag dag = MustBuild(Spec({Node("a"), Node("b", {"a"}), Node("c", {"b"}), Node("d")}));
+  auto dag = SharedDag(Spec({Node("a"), Node("b", {"a"}), Node("c", {"b"}), Node("d")}));
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0, 3));
   EXPECT_THAT(Ok(plan.MarkStopped(0)), ElementsAre(1, 2));
@@ -155,7 +156,7 @@ TEST(SchedulePlanTest, MarkStoppedStopsPendingDependentsWithoutAGlobalStop) {
 TEST(SchedulePlanTest, RetryQueuesBehindReadyNodesAndCountsAttemptsFromOne) {
   ExecutionSpec spec = Spec({Node("flaky"), Node("x"), Node("y")}, 2);
   spec.nodes[0].retries = 1;
-  Dag dag = MustBuild(spec);
+  auto dag = SharedDag(spec);
   SchedulePlan plan(dag);
   EXPECT_EQ(plan.attempt(0), 0u);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0, 1));
@@ -177,7 +178,7 @@ TEST(SchedulePlanTest, RetryQueuesBehindReadyNodesAndCountsAttemptsFromOne) {
 TEST(SchedulePlanTest, RetryAfterStopIsRefused) {
   ExecutionSpec spec = Spec({Node("flaky")});
   spec.nodes[0].retries = 3;
-  Dag dag = MustBuild(spec);
+  auto dag = SharedDag(spec);
   SchedulePlan plan(dag);
   EXPECT_THAT(plan.TakeReady(), ElementsAre(0));
   plan.StopPending();
@@ -186,7 +187,7 @@ TEST(SchedulePlanTest, RetryAfterStopIsRefused) {
 }
 
 TEST(SchedulePlanTest, ReportingANodeThatIsNotRunningIsAnInternalError) {
-  Dag dag = MustBuild(Spec({Node("a"), Node("b", {"a"})}));
+  auto dag = SharedDag(Spec({Node("a"), Node("b", {"a"})}));
   SchedulePlan plan(dag);
   Result<Indices> pending = plan.MarkSucceeded(1);
   ASSERT_FALSE(pending.ok());
@@ -200,7 +201,7 @@ TEST(SchedulePlanTest, ReportingANodeThatIsNotRunningIsAnInternalError) {
 }
 
 TEST(SchedulePlanTest, CountsCoverEveryNodeInExactlyOneState) {
-  Dag dag = MustBuild(Spec({Node("a"), Node("b", {"a"}), Node("c")}, 1));
+  auto dag = SharedDag(Spec({Node("a"), Node("b", {"a"}), Node("c")}, 1));
   SchedulePlan plan(dag);
   EXPECT_EQ(plan.count(NodeState::kReady), 2u);
   EXPECT_EQ(plan.count(NodeState::kPending), 1u);
@@ -214,8 +215,8 @@ TEST(SchedulePlanTest, CountsCoverEveryNodeInExactlyOneState) {
 
 // The scale case: 10 layers of 100, each node needing all of the previous layer.
 TEST(SchedulePlanTest, LayeredTenByHundredRunsToCompletionVisitingEachEdgeOnce) {
-  Dag dag = MustBuild(LayeredSpec(10, 100, 16));
-  ASSERT_EQ(dag.edge_count(), 90'000u);
+  auto dag = SharedDag(LayeredSpec(10, 100, 16));
+  ASSERT_EQ(dag->edge_count(), 90'000u);
   SchedulePlan plan(dag);
   auto started = std::chrono::steady_clock::now();
   std::vector<int> succeeded_per_layer(10, 0);
@@ -237,21 +238,21 @@ TEST(SchedulePlanTest, LayeredTenByHundredRunsToCompletionVisitingEachEdgeOnce) 
   EXPECT_TRUE(plan.AllSucceeded());
   EXPECT_EQ(max_running, 16u);
   // Linear work: every edge walked exactly once over the whole run, never rescanned.
-  EXPECT_EQ(plan.edge_visits(), dag.edge_count());
+  EXPECT_EQ(plan.edge_visits(), dag->edge_count());
   EXPECT_LT(elapsed, std::chrono::seconds(2));
 }
 
 TEST(SchedulePlanTest, FailureInFirstLayerSkipsTheRestVisitingEachEdgeAtMostOnce) {
   ExecutionSpec spec = LayeredSpec(10, 100, 1000);
   spec.on_failure = OnFailure::kContinue;
-  Dag dag = MustBuild(spec);
+  auto dag = SharedDag(spec);
   SchedulePlan plan(dag);
   Indices first = plan.TakeReady();
   ASSERT_EQ(first.size(), 100u);
   EXPECT_EQ(Ok(plan.MarkFailed(0)).size(), 900u);
   for (NodeIndex i = 1; i < 100; ++i) EXPECT_THAT(Ok(plan.MarkSucceeded(i)), IsEmpty());
   EXPECT_TRUE(plan.IsFinished());
-  EXPECT_LE(plan.edge_visits(), dag.edge_count());
+  EXPECT_LE(plan.edge_visits(), dag->edge_count());
 }
 
 }  // namespace

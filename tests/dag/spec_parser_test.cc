@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace warden::dag {
 namespace {
@@ -176,6 +177,49 @@ TEST(SpecParserTest, MoreNodesThanTheLimitAreRejected) {
       "nodes: 2 nodes, over the limit of 1");
 }
 
+TEST(SpecParserTest, TenThousandNodesAreAcceptedByDefaultAndOneMoreIsNot) {
+  std::string text = R"({"nodes": [)";
+  for (int i = 0; i < 10'000; ++i) {
+    text += R"({"id": "n)" + std::to_string(i) + R"(", "argv": ["x"]},)";
+  }
+  Result<ExecutionSpec> at_limit = ParseExecutionSpec(text.substr(0, text.size() - 1) + "]}");
+  ASSERT_TRUE(at_limit.ok()) << at_limit.status().ToString();
+  EXPECT_EQ(at_limit->nodes.size(), 10'000u);
+  text += R"({"id": "one_more", "argv": ["x"]}]})";
+  EXPECT_EQ(Rejection(text, SpecLimits{}), "nodes: 10001 nodes, over the limit of 10000");
+}
+
+TEST(SpecParserTest, LayeredTenByHundredSpecParsesFromText) {
+  // 90,000 needs in well under the 4 MiB limit.
+  std::string text = R"({"maxParallel": 16, "nodes": [)";
+  for (int layer = 0; layer < 10; ++layer) {
+    for (int k = 0; k < 100; ++k) {
+      if (layer + k > 0) text += ",";
+      text += R"({"id": "L)" + std::to_string(layer) + "_" + std::to_string(k) +
+              R"(", "argv": ["/bin/true"], "needs": [)";
+      for (int p = 0; layer > 0 && p < 100; ++p) {
+        text +=
+            (p > 0 ? ",\"L" : "\"L") + std::to_string(layer - 1) + "_" + std::to_string(p) + "\"";
+      }
+      text += "]}";
+    }
+  }
+  text += "]}";
+  Result<ExecutionSpec> spec = ParseExecutionSpec(text);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->nodes.size(), 1000u);
+  EXPECT_EQ(spec->nodes[999].needs.size(), 100u);
+}
+
+TEST(SpecParserTest, ReloadWithUnlimitedLimitsAcceptsASpecOverTodaysLimits) {
+  SpecLimits tight = TestLimits();
+  tight.max_nodes = 1;
+  boost::json::value journaled = boost::json::parse(
+      R"({"maxParallel": 2, "nodes": [{"id": "a", "argv": ["x"]}, {"id": "b", "argv": ["x"]}]})");
+  EXPECT_FALSE(ExecutionSpecFromJson(journaled, tight).ok());
+  EXPECT_TRUE(ExecutionSpecFromJson(journaled, SpecLimits::Unlimited()).ok());
+}
+
 TEST(SpecParserTest, TopLevelMustBeAnObject) {
   EXPECT_EQ(Rejection("[1]"), "spec: must be a JSON object, got an array");
 }
@@ -228,7 +272,7 @@ TEST(SpecParserTest, NegativeNumberIsRejected) {
 
 TEST(SpecParserTest, FractionalNumberIsRejected) {
   EXPECT_EQ(Rejection(R"({"graceMs": 1.5, "nodes": [{"id": "a", "argv": ["x"]}]})"),
-            "graceMs: must be a non-negative integer, got 1.5E0");
+            "graceMs: must be a non-negative integer, got 1.5");
 }
 
 TEST(SpecParserTest, NumberAsStringIsRejected) {
@@ -248,7 +292,7 @@ TEST(SpecParserTest, ZeroMaxParallelIsRejected) {
 
 TEST(SpecParserTest, NegativeCostIsRejected) {
   EXPECT_EQ(Rejection(WithNodeField(R"("costPerSecondUsd": -0.5)")),
-            "nodes[1].costPerSecondUsd: must be a number >= 0, got -5E-1");
+            "nodes[1].costPerSecondUsd: must be a number >= 0, got -0.5");
 }
 
 TEST(SpecParserTest, MissingIdIsRejected) {

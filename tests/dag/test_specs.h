@@ -1,6 +1,7 @@
 // Small spec builders shared by the dag tests.
 #pragma once
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -51,6 +52,11 @@ inline Dag MustBuild(ExecutionSpec spec) {
   Result<Dag> dag = Dag::Build(std::move(spec));
   if (!dag.ok()) throw std::runtime_error(dag.status().ToString());
   return std::move(*dag);
+}
+
+// As MustBuild, shared, as SchedulePlan takes it.
+inline std::shared_ptr<const Dag> SharedDag(ExecutionSpec spec) {
+  return std::make_shared<const Dag>(MustBuild(std::move(spec)));
 }
 
 }  // namespace warden::dag::testing
