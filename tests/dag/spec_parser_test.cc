@@ -121,18 +121,6 @@ TEST(SpecParserTest, UserGivenAsDigitStringIsAUid) {
   EXPECT_EQ(spec->nodes[0].user, UserSpec::ByUid(0));
 }
 
-TEST(SpecParserTest, GraceInForceFollowsStopThenNodeThenExecutionThenDaemon) {
-  NodeSpec node;
-  ExecutionSpec execution;
-  EXPECT_EQ(GraceMsInForce(std::nullopt, node, execution), kDefaultGraceMs);
-  EXPECT_EQ(GraceMsInForce(std::nullopt, node, execution, 7000), 7000u);
-  execution.grace_ms = 3000;
-  EXPECT_EQ(GraceMsInForce(std::nullopt, node, execution, 7000), 3000u);
-  node.grace_ms = 100;
-  EXPECT_EQ(GraceMsInForce(std::nullopt, node, execution, 7000), 100u);
-  EXPECT_EQ(GraceMsInForce(0, node, execution, 7000), 0u);
-}
-
 TEST(SpecParserTest, InvalidJsonSaysWhere) {
   std::string message = Rejection("{\"nodes\": [\n  {\"id\": \"a\",, }]}");
   EXPECT_THAT(message, HasSubstr("invalid JSON at line 2, column 14"));
