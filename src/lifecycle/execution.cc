@@ -1,0 +1,744 @@
+#include "lifecycle/execution.h"
+
+#include "dag/spec_writer.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+
+namespace warden::lifecycle {
+
+namespace json = boost::json;
+namespace jk = journal::kind;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+struct Execution::NodeRun {
+  std::shared_ptr<process::ProcessTree> tree;  // the live attempt's tree; null between attempts
+  uint32_t attempt = 0;                        // latest attempt, from 1
+  std::optional<int> pid;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::optional<int64_t> started_at;
+  std::optional<int64_t> ended_at;
+  double cost_done = 0;  // USD of the attempts that ended
+  double reported = 0;   // the live attempt's last cost_usd
+  Clock::time_point launched{};
+  Clock::duration paused_at_launch{};  // the execution's paused total when it launched
+  bool terminating = false;            // Terminate was called on the live attempt
+  bool timed_out = false;              // the live attempt hit the node's timeoutMs
+  bool unkillable = false;
+  bool killed = false;  // the latest attempt needed SIGKILL
+  std::optional<process::ExitInfo> exit;
+  std::optional<process::TerminationReport> report;
+  std::unique_ptr<boost::asio::steady_timer> timer;  // the node's timeoutMs
+  uint64_t timer_generation = 0;
+  std::chrono::steady_clock::duration timeout_left{};
+};
+
+namespace {
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : std::to_string(sig);
+}
+
+json::value OptionalInt(const std::optional<int>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+std::string ToJson(const json::object& o) { return json::serialize(o); }
+
+}  // namespace
+
+Execution::Execution(ManagerContext& ctx, std::string id, dag::Dag dag, int64_t created_at)
+    : ctx_(ctx),
+      id_(std::move(id)),
+      dag_(std::make_shared<const dag::Dag>(std::move(dag))),
+      plan_(dag_),
+      nodes_(dag_->node_count()),
+      created_at_(created_at),
+      timer_(ctx.io),
+      timeout_left_(milliseconds(dag_->spec().timeout_ms)) {
+  for (auto& run : nodes_) run.timer = std::make_unique<boost::asio::steady_timer>(ctx.io);
+}
+
+Execution::~Execution() = default;
+
+void Execution::Record(std::string_view kind, std::string payload, dag::NodeIndex node,
+                       int64_t at_ms) {
+  journal::Event e;
+  e.execution_id = id_;
+  if (node != kNoNode) {
+    e.node_id = dag_->node(node).id;
+    e.attempt = nodes_[node].attempt;
+  }
+  e.kind = std::string(kind);
+  e.payload = std::move(payload);
+  e.at_ms = at_ms;
+  ctx_.log.Add(std::move(e));
+}
+
+void Execution::Flush(journal::Durability durability) {
+  // A failure is already on stderr and has failed the journal for good: new work is refused
+  // from now on, while what runs is still stopped.
+  (void)Commit(durability);
+}
+
+Status Execution::Commit(journal::Durability durability) {
+  Status s = ctx_.log.Commit(durability);
+  if (!s.ok() && state_ == ExecutionState::kStopping) stop_journaled_ = false;
+  return s;
+}
+
+void Execution::RecordCreated(const Requester& requester) {
+  json::object o;
+  o["name"] = spec().name ? json::value(*spec().name) : json::value(nullptr);
+  if (spec().request_id) o["requestId"] = *spec().request_id;
+  o["requestedBy"] = requester.name;
+  o["spec"] = dag::ExecutionSpecToJson(spec());
+  Record(jk::kExecutionCreated, ToJson(o));
+}
+
+Execution::Clock::duration Execution::PausedTotal(Clock::time_point now) const {
+  return paused_total_ + (paused_since_ ? now - *paused_since_ : Clock::duration{});
+}
+
+double Execution::AttemptCost(const NodeRun& run, Clock::time_point now) const {
+  Clock::duration ran = (now - run.launched) - (PausedTotal(now) - run.paused_at_launch);
+  double seconds = std::max(0.0, std::chrono::duration<double>(ran).count());
+  return dag_->node(static_cast<dag::NodeIndex>(&run - nodes_.data())).cost_per_second_usd *
+             seconds +
+         run.reported;
+}
+
+ExecutionView Execution::View() const {
+  ExecutionView v;
+  v.id = id_;
+  v.name = spec().name;
+  v.status = state_;
+  v.created_at = created_at_;
+  v.started_at = started_at_;
+  v.ended_at = ended_at_;
+  Clock::time_point now = Now();
+  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+    const NodeRun& run = nodes_[i];
+    NodeView n;
+    n.id = dag_->node(i).id;
+    switch (plan_.state(i)) {
+      case dag::NodeState::kPending:
+      case dag::NodeState::kReady:
+        n.status = NodeStatus::kPending;
+        break;
+      case dag::NodeState::kRunning:
+        n.status = run.terminating                     ? NodeStatus::kStopping
+                   : state_ == ExecutionState::kPaused ? NodeStatus::kPaused
+                                                       : NodeStatus::kRunning;
+        break;
+      case dag::NodeState::kSucceeded:
+        n.status = NodeStatus::kSucceeded;
+        break;
+      case dag::NodeState::kFailed:
+        n.status = run.unkillable ? NodeStatus::kUnkillable : NodeStatus::kFailed;
+        break;
+      case dag::NodeState::kSkipped:
+        n.status = NodeStatus::kSkipped;
+        break;
+      case dag::NodeState::kStopped:
+        n.status = run.unkillable ? NodeStatus::kUnkillable : NodeStatus::kStopped;
+        break;
+    }
+    n.attempt = static_cast<int>(run.attempt);
+    n.pid = run.pid;
+    n.exit_code = run.exit_code;
+    if (run.signal) n.signal = SignalName(*run.signal);
+    n.started_at = run.started_at;
+    n.ended_at = run.ended_at;
+    n.cost_usd = run.cost_done + (run.tree ? AttemptCost(run, now) : 0.0);
+    v.cost_usd += n.cost_usd;
+    v.nodes.push_back(std::move(n));
+  }
+  return v;
+}
+
+Status Execution::Start(const Requester& requester) {
+  auto to = Transition(state_, ExecutionTrigger::kStart, id_);
+  if (!to.ok()) return to.status();
+  if (Status h = ctx_.log.health(); !h.ok()) {
+    return Status::Unavailable("start refused: the journal has failed (" + h.message() + ")");
+  }
+  Record(jk::kExecutionStarted, ToJson({{"requestedBy", requester.name}}));
+  WARDEN_RETURN_IF_ERROR(Commit(journal::Durability::kDurable));
+  state_ = *to;
+  started_at_ = WallMs();
+  if (!ctx_.options.log_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(ctx_.options.log_dir + "/" + id_, ec);
+    if (ec) spdlog::warn("execution {}: cannot create its log directory: {}", id_, ec.message());
+  }
+  ArmExecutionTimer();
+  Pump();
+  MaybeFinish();
+  return Status::Ok();
+}
+
+size_t Execution::Budget() const {
+  size_t cap = ctx_.options.max_running;
+  if (cap == 0) return std::numeric_limits<size_t>::max();
+  return cap > ctx_.running_total ? cap - ctx_.running_total : 0;
+}
+
+bool Execution::HasReady() const {
+  return state_ == ExecutionState::kRunning && !plan_.stopping() &&
+         plan_.count(dag::NodeState::kReady) > 0;
+}
+
+void Execution::Pump() {
+  if (!HasReady()) return;
+  size_t budget = Budget();
+  if (budget == 0 || LaunchReady(budget) == 0) {
+    if (HasReady() && plan_.free_slots() > 0) ctx_.on_waiting_for_slot(id_);
+  }
+}
+
+size_t Execution::LaunchReady(size_t budget) {
+  if (!HasReady() || budget == 0) return 0;
+  std::vector<dag::NodeIndex> ready = plan_.TakeReady(budget);
+  for (dag::NodeIndex i : ready) {
+    if (state_ == ExecutionState::kRunning) {
+      Launch(i);
+    } else {
+      // An earlier launch in this loop failed and stopped the execution.
+      nodes_[i].attempt = plan_.attempt(i);
+      (void)plan_.MarkStopped(i);
+      Record(jk::kNodeStopped, ToJson({{"reason", StopReasonName(stop_->reason)}}), i);
+    }
+  }
+  Flush(journal::Durability::kCrashSafe);
+  if (HasReady() && Budget() == 0) ctx_.on_waiting_for_slot(id_);
+  MaybeFinish();
+  return ready.size();
+}
+
+void Execution::Launch(dag::NodeIndex i) {
+  NodeRun& run = nodes_[i];
+  const dag::NodeSpec& node = dag_->node(i);
+  {
+    // A fresh record for this attempt; cost of earlier attempts and the timer carry over.
+    NodeRun next;
+    next.attempt = plan_.attempt(i);
+    next.cost_done = run.cost_done;
+    next.timer = std::move(run.timer);
+    run = std::move(next);
+  }
+
+  process::LaunchSpec spec;
+  spec.cookie = {id_, node.id, static_cast<int>(run.attempt)};
+  spec.argv = node.argv;
+  spec.cwd = node.cwd;
+  spec.env = node.env;
+  if (node.user) spec.user = node.user->uid ? std::to_string(*node.user->uid) : node.user->name;
+  if (!ctx_.options.log_dir.empty()) {
+    std::string base =
+        ctx_.options.log_dir + "/" + id_ + "/" + node.id + "." + std::to_string(run.attempt);
+    spec.output.stdout_path = base + ".stdout";
+    spec.output.stderr_path = base + ".stderr";
+  }
+  spec.output.cap_bytes = ctx_.options.output_cap_bytes;
+
+  auto self = shared_from_this();
+  const uint32_t attempt = run.attempt;
+  process::LaunchCallbacks callbacks;
+  // Write-ahead: the intent (cookie, cgroup) is committed before the process exists, so a
+  // crash right after the launch still leaves enough to find it.
+  callbacks.on_intent = [this, i, &node](const process::LaunchIntent& intent) {
+    json::object o;
+    o["argv"] = json::value_from(node.argv);
+    o["cwd"] = node.cwd;
+    o["cookie"] = {{"executionId", intent.cookie.execution_id},
+                   {"nodeId", intent.cookie.node_id},
+                   {"attempt", intent.cookie.attempt}};
+    o["cgroup"] =
+        intent.cgroup_path.empty() ? json::value(nullptr) : json::value(intent.cgroup_path);
+    o["containment"] = process::ContainmentModeName(intent.mode);
+    Record(jk::kNodeIntent, ToJson(o), i);
+    return Commit(journal::Durability::kCrashSafe);
+  };
+  callbacks.on_notify = [self, i, attempt](std::string_view key, std::string_view value) {
+    if (self->nodes_[i].attempt == attempt && self->nodes_[i].tree) self->OnNotify(i, key, value);
+  };
+  callbacks.on_exit = [self, i, attempt](const process::ExitInfo& info) {
+    self->OnExit(i, attempt, info);
+  };
+
+  run.started_at = WallMs();
+  run.launched = Now();
+  run.paused_at_launch = PausedTotal(run.launched);
+  auto tree = ctx_.runner.Launch(spec, std::move(callbacks));
+  if (!tree.ok()) {
+    const Status& s = tree.status();
+    if (!ctx_.log.health().ok()) {
+      // The intent could not be journaled, so nothing was launched; without a journal no
+      // launch is safe. Stop the execution rather than leave it waiting forever.
+      (void)plan_.MarkStopped(i);
+      BeginStop(StopRequest{Requester{"warden"}, StopReason::kError,
+                            "the journal failed: cannot launch node " + node.id, std::nullopt});
+      return;
+    }
+    int code = s.code() == StatusCode::kNotFound ? 127 : 126;
+    spdlog::warn("execution {} node {} attempt {}: launch failed: {}", id_, node.id, attempt,
+                 s.message());
+    run.exit_code = code;
+    run.ended_at = run.started_at;
+    Record(jk::kNodeLaunchFailed, ToJson({{"error", s.message()}, {"exitCode", code}}), i);
+    AttemptFailed(i);
+    // A retry is ready again; launch it from a fresh turn of the loop, not recursively.
+    boost::asio::post(ctx_.io, [self] {
+      self->Pump();
+      self->MaybeFinish();
+    });
+    return;
+  }
+  run.tree = std::move(*tree);
+  const process::ProcessIdentity& id = run.tree->identity();
+  run.pid = id.pid;
+  ++running_;
+  ++ctx_.running_total;
+  ++ctx_.stats.running_nodes;
+  json::object o;
+  o["pid"] = id.pid;
+  o["startTime"] = id.start_ticks;
+  o["bootId"] = id.boot_id;
+  o["pgid"] = id.pgid;
+  o["sid"] = id.sid;
+  o["cgroup"] = id.cgroup_path.empty() ? json::value(nullptr) : json::value(id.cgroup_path);
+  o["containment"] = process::ContainmentModeName(ctx_.runner.containment());
+  Record(jk::kNodeStarted, ToJson(o), i);
+  run.timeout_left = milliseconds(node.timeout_ms);
+  ArmNodeTimer(i);
+}
+
+void Execution::OnNotify(dag::NodeIndex i, std::string_view key, std::string_view value) {
+  if (key != "cost_usd") return;  // other keys are for future use
+  double total = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), total);
+  if (ec != std::errc() || end != value.data() + value.size() || !std::isfinite(total) ||
+      total < 0) {
+    ++ctx_.stats.malformed_notify_lines;
+    return;
+  }
+  nodes_[i].reported = total;
+  Record(jk::kCostReported, ToJson({{"costUsd", total}}), i);
+  Flush(journal::Durability::kCrashSafe);
+}
+
+void Execution::OnExit(dag::NodeIndex i, uint32_t attempt, const process::ExitInfo& info) {
+  NodeRun& run = nodes_[i];
+  if (run.attempt != attempt || !run.tree) return;  // a late report of an abandoned attempt
+  run.exit = info;
+  // A tree being terminated is finished when its TerminationReport is in (it says whether
+  // SIGKILL was needed); otherwise the exit is the end.
+  if (!run.terminating || run.report) FinishAttempt(i);
+}
+
+void Execution::OnTerminated(dag::NodeIndex i, uint32_t attempt,
+                             const process::TerminationReport& report) {
+  NodeRun& run = nodes_[i];
+  if (run.attempt != attempt || !run.tree) return;
+  run.report = report;
+  // Unkillable members keep the tree from ever emptying, so no exit will come.
+  if (run.exit || !report.unkillable.empty()) FinishAttempt(i);
+}
+
+void Execution::TerminateNode(dag::NodeIndex i, milliseconds grace) {
+  NodeRun& run = nodes_[i];
+  if (!run.tree) return;
+  run.terminating = true;
+  ++run.timer_generation;  // a timeout no longer matters
+  run.timer->cancel();
+  auto self = shared_from_this();
+  const uint32_t attempt = run.attempt;
+  run.tree->Terminate(grace, [self, i, attempt](const process::TerminationReport& report) {
+    self->OnTerminated(i, attempt, report);
+  });
+}
+
+void Execution::FinishAttempt(dag::NodeIndex i) {
+  NodeRun& run = nodes_[i];
+  Clock::time_point now = Now();
+  const char* why = run.timed_out ? "timeout" : "stop";
+  if (run.exit) {
+    run.exit_code = run.exit->exit_code;
+    run.signal = run.exit->signal;
+    run.ended_at = run.exit->tree_empty_ms ? run.exit->tree_empty_ms : WallMs();
+  } else {
+    run.ended_at = WallMs();
+  }
+  if (run.report) {
+    const auto& r = *run.report;
+    run.killed = r.sigkill_sent_ms.has_value();
+    run.unkillable = !r.unkillable.empty();
+    if (r.sigterm_sent_ms) {
+      Record(jk::kNodeSignalled, ToJson({{"signal", "SIGTERM"}, {"why", why}}), i,
+             *r.sigterm_sent_ms);
+    }
+    if (r.sigkill_sent_ms) {
+      Record(jk::kNodeSignalled, ToJson({{"signal", "SIGKILL"}, {"why", "grace_expired"}}), i,
+             *r.sigkill_sent_ms);
+      ++ctx_.stats.sigkill_escalations;
+      if (state_ == ExecutionState::kStopping) ++nodes_killed_;
+    }
+    if (run.unkillable) {
+      Record(jk::kNodeUnkillable, ToJson({{"pids", json::value_from(r.unkillable)}}), i);
+      ++nodes_unkillable_;
+    }
+  }
+  double cost = AttemptCost(run, now);
+  run.cost_done += cost;
+  run.reported = 0;
+  Clock::duration paused = PausedTotal(now) - run.paused_at_launch;
+  json::object o;
+  o["exitCode"] = OptionalInt(run.exit_code);
+  o["signal"] = run.signal ? json::value(SignalName(*run.signal)) : json::value(nullptr);
+  o["graceful"] = !run.killed && !run.unkillable;
+  o["killed"] = run.killed;
+  o["costUsd"] = cost;
+  o["durationMs"] = duration_cast<milliseconds>(now - run.launched).count();
+  o["pausedMs"] = duration_cast<milliseconds>(paused).count();
+  Record(jk::kNodeExited, ToJson(o), i);
+
+  ++run.timer_generation;
+  run.timer->cancel();
+  run.tree.reset();
+  --running_;
+  --ctx_.running_total;
+  --ctx_.stats.running_nodes;
+
+  const bool succeeded = run.exit && run.exit_code == 0 && !run.timed_out && !run.unkillable;
+  if (succeeded) {
+    (void)plan_.MarkSucceeded(i);
+  } else if (state_ == ExecutionState::kStopping && run.terminating && !run.timed_out) {
+    (void)plan_.MarkStopped(i);  // ended by the stop, not by a failure of its own
+  } else {
+    AttemptFailed(i);
+  }
+  Flush(journal::Durability::kCrashSafe);
+  MaybeFinish();
+  Pump();
+  ctx_.on_slot_freed();
+}
+
+void Execution::AttemptFailed(dag::NodeIndex i) {
+  const bool live = state_ == ExecutionState::kRunning || state_ == ExecutionState::kPaused;
+  if (live && plan_.HasRetriesLeft(i)) {
+    Record(jk::kNodeRetryScheduled, ToJson({{"nextAttempt", nodes_[i].attempt + 1}}), i);
+    (void)plan_.MarkRetry(i);
+    return;
+  }
+  auto skipped = plan_.MarkFailed(i);
+  if (skipped.ok()) {
+    for (dag::NodeIndex s : *skipped) {
+      nodes_[s].attempt = plan_.attempt(s);
+      Record(jk::kNodeSkipped, ToJson({{"because", dag_->node(i).id}}), s);
+    }
+  }
+  failed_by_node_ = true;
+  if (live && spec().on_failure == dag::OnFailure::kStop) {
+    BeginStop(StopRequest{Requester{"warden"}, StopReason::kError,
+                          "node " + dag_->node(i).id + " failed", std::nullopt});
+  }
+}
+
+void Execution::BeginStop(StopRequest request) {
+  const bool from_idle = state_ == ExecutionState::kIdle;
+  if (!from_idle) {
+    auto to = Transition(state_, ExecutionTrigger::kStop, id_);
+    if (!to.ok()) return;
+    state_ = *to;  // stopping: no launches from here on
+  }
+  stop_requested_at_ = WallMs();
+  ++ctx_.stats.stops_by_reason[std::string(StopReasonName(request.reason))];
+  StopClocks();
+  if (paused_since_) {
+    // The trees are thawed right after SIGTERM; their clocks run again for the grace.
+    paused_total_ += Now() - *paused_since_;
+    paused_since_.reset();
+  }
+  json::object o;
+  o["requestedBy"] = request.requester.name;
+  o["reason"] = StopReasonName(request.reason);
+  if (!request.note.empty()) o["note"] = request.note;
+  o["graceMs"] = request.grace_ms ? json::value(*request.grace_ms) : json::value(nullptr);
+  Record(jk::kExecutionStopRequested, ToJson(o));
+  stop_ = std::move(request);
+  // Write-ahead: the request is durable before anything is signalled.
+  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
+
+  for (dag::NodeIndex s : plan_.StopPending()) {
+    nodes_[s].attempt = plan_.attempt(s);
+    Record(jk::kNodeStopped, ToJson({{"reason", StopReasonName(stop_->reason)}}), s);
+  }
+  if (from_idle) {
+    FinishStop();
+    return;
+  }
+  Flush(journal::Durability::kCrashSafe);
+  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i].tree) continue;
+    std::optional<uint64_t> stop_grace;
+    if (stop_->grace_ms) stop_grace = static_cast<uint64_t>(*stop_->grace_ms);
+    uint64_t grace = dag::GraceMsInForce(stop_grace, dag_->node(i), spec(),
+                                         static_cast<uint64_t>(ctx_.options.default_grace_ms));
+    TerminateNode(i, milliseconds(grace));
+  }
+  MaybeFinish();
+}
+
+void Execution::KillNow() {
+  if (state_ != ExecutionState::kStopping) return;
+  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].tree) TerminateNode(i, milliseconds(0));  // joins: the earlier deadline wins
+  }
+}
+
+void Execution::MaybeFinish() {
+  if (state_ == ExecutionState::kStopping) {
+    if (running_ == 0) FinishStop();
+    return;
+  }
+  if (state_ != ExecutionState::kRunning || !plan_.IsFinished()) return;
+  const bool all = plan_.AllSucceeded();
+  auto to = Transition(state_,
+                       all ? ExecutionTrigger::kAllSucceeded : ExecutionTrigger::kNothingLeft, id_);
+  if (!to.ok()) return;
+  state_ = *to;
+  ended_at_ = WallMs();
+  StopClocks();
+  json::object o;
+  o["costUsd"] = View().cost_usd;
+  if (!all) o["reason"] = "node_failed";
+  Record(all ? jk::kExecutionCompleted : jk::kExecutionFailed, ToJson(o));
+  Flush(journal::Durability::kDurable);
+}
+
+void Execution::FinishStop() {
+  const bool failed = stop_->reason == StopReason::kError || nodes_unkillable_ > 0;
+  if (state_ == ExecutionState::kIdle) {
+    state_ = *Transition(state_, ExecutionTrigger::kStop, id_);
+  } else {
+    auto to = Transition(
+        state_, failed ? ExecutionTrigger::kStopFailed : ExecutionTrigger::kStopFinished, id_);
+    if (!to.ok()) return;
+    state_ = *to;
+  }
+  ended_at_ = WallMs();
+  ExecutionView view = View();
+  StopResult r;
+  r.status = state_;
+  r.execution_id = id_;
+  r.reason = stop_->reason;
+  r.final_cost_usd = view.cost_usd;
+  r.stopped_at = *ended_at_;
+  r.summary.nodes_total = static_cast<int>(nodes_.size());
+  r.summary.nodes_completed = static_cast<int>(plan_.count(dag::NodeState::kSucceeded));
+  int unkillable_not_failed = 0;
+  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].unkillable && plan_.state(i) != dag::NodeState::kFailed) ++unkillable_not_failed;
+  }
+  r.summary.nodes_failed =
+      static_cast<int>(plan_.count(dag::NodeState::kFailed)) + unkillable_not_failed;
+  r.summary.duration_ms = r.stopped_at - started_at_.value_or(created_at_);
+  r.nodes_killed = nodes_killed_;
+  r.nodes_unkillable = nodes_unkillable_;
+
+  json::object o;
+  o["status"] = ExecutionStateName(r.status);
+  o["reason"] = StopReasonName(r.reason);
+  o["finalCostUsd"] = r.final_cost_usd;
+  o["nodesCompleted"] = r.summary.nodes_completed;
+  o["nodesFailed"] = r.summary.nodes_failed;
+  o["nodesTotal"] = r.summary.nodes_total;
+  o["durationMs"] = r.summary.duration_ms;
+  o["stoppedAt"] = r.stopped_at;
+  o["journaled"] = stop_journaled_;
+  Record(jk::kExecutionStopCompleted, ToJson(o), kNoNode, r.stopped_at);
+  json::object end;
+  end["costUsd"] = r.final_cost_usd;
+  if (failed) end["reason"] = nodes_unkillable_ > 0 ? "unkillable" : "error";
+  Record(failed ? jk::kExecutionFailed : jk::kExecutionStopped, ToJson(end), kNoNode, r.stopped_at);
+  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
+  r.journaled = stop_journaled_;
+  stop_result_ = r;
+  for (auto& waiter : stop_waiters_) {
+    boost::asio::post(ctx_.io, [waiter = std::move(waiter), r] { waiter(r); });
+  }
+  stop_waiters_.clear();
+}
+
+void Execution::Stop(StopRequest request, ViewCallback accepted, StopCallback done) {
+  auto post_view = [this, accepted]() {
+    if (accepted) boost::asio::post(ctx_.io, [accepted, v = View()] { accepted(v); });
+  };
+  if (state_ == ExecutionState::kStopping) {
+    // Joins the stop in progress: same result, whoever asked.
+    if (done) stop_waiters_.push_back(std::move(done));
+    post_view();
+    return;
+  }
+  if (IsTerminal(state_)) {
+    Status refused = Transition(state_, ExecutionTrigger::kStop, id_).status();
+    if (done) boost::asio::post(ctx_.io, [done, refused] { done(refused); });
+    return;
+  }
+  if (done) stop_waiters_.push_back(std::move(done));
+  BeginStop(std::move(request));
+  post_view();
+}
+
+void Execution::Pause(const Requester& requester, ViewCallback done) {
+  auto to = Transition(state_, ExecutionTrigger::kPause, id_);
+  if (!to.ok()) {
+    boost::asio::post(ctx_.io, [done, s = to.status()] { done(s); });
+    return;
+  }
+  state_ = *to;  // holds the scheduler at once
+  paused_since_ = Now();
+  StopClocks();
+  auto self = shared_from_this();
+  auto remaining = std::make_shared<size_t>(1);  // one for this function itself
+  auto finish = [self, remaining, requester, done]() {
+    if (--*remaining > 0) return;
+    if (self->state_ == ExecutionState::kPaused) {
+      self->Record(jk::kExecutionPaused, ToJson({{"requestedBy", requester.name}}));
+      self->Flush(journal::Durability::kDurable);
+    }
+    done(self->View());
+  };
+  for (auto& run : nodes_) {
+    if (!run.tree || run.terminating) continue;
+    ++*remaining;
+    run.tree->Pause([finish](Status s) {
+      // Conflict: the tree finished meanwhile; nothing is left to freeze.
+      if (!s.ok() && s.code() != StatusCode::kConflict) spdlog::warn("pause: {}", s.message());
+      finish();
+    });
+  }
+  boost::asio::post(ctx_.io, finish);
+}
+
+void Execution::Resume(const Requester& requester, ViewCallback done) {
+  auto to = Transition(state_, ExecutionTrigger::kResume, id_);
+  Status s = to.status();
+  if (s.ok()) {
+    if (Status h = ctx_.log.health(); !h.ok()) {
+      s = Status::Unavailable("resume refused: the journal has failed (" + h.message() + ")");
+    }
+  }
+  if (!s.ok()) {
+    boost::asio::post(ctx_.io, [done, s] { done(s); });
+    return;
+  }
+  Clock::duration paused = Now() - *paused_since_;
+  Record(jk::kExecutionResumed,
+         ToJson({{"requestedBy", requester.name},
+                 {"pausedMs", duration_cast<milliseconds>(paused).count()}}));
+  if (Status c = Commit(journal::Durability::kDurable); !c.ok()) {
+    boost::asio::post(ctx_.io, [done, c] { done(c); });
+    return;
+  }
+  state_ = *to;
+  paused_total_ += paused;
+  paused_since_.reset();
+  auto self = shared_from_this();
+  auto remaining = std::make_shared<size_t>(1);
+  auto finish = [self, remaining, done]() {
+    if (--*remaining > 0) return;
+    done(self->View());
+  };
+  for (auto& run : nodes_) {
+    if (!run.tree || run.terminating) continue;
+    ++*remaining;
+    run.tree->Resume([finish](Result<milliseconds>) { finish(); });
+  }
+  ArmExecutionTimer();
+  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].tree && !nodes_[i].terminating) ArmNodeTimer(i);
+  }
+  Pump();
+  MaybeFinish();
+  boost::asio::post(ctx_.io, finish);
+}
+
+void Execution::ArmExecutionTimer() {
+  if (spec().timeout_ms == 0 || state_ != ExecutionState::kRunning) return;
+  timer_.expires_after(timeout_left_);
+  auto self = shared_from_this();
+  uint64_t generation = ++timer_generation_;
+  timer_.async_wait([self, generation](const boost::system::error_code& ec) {
+    if (ec || generation != self->timer_generation_) return;
+    if (self->state_ != ExecutionState::kRunning) return;
+    self->BeginStop(
+        StopRequest{Requester{"warden"}, StopReason::kTimeout,
+                    "execution timeoutMs " + std::to_string(self->spec().timeout_ms) + " expired",
+                    std::nullopt});
+  });
+}
+
+void Execution::ArmNodeTimer(dag::NodeIndex i) {
+  NodeRun& run = nodes_[i];
+  if (dag_->node(i).timeout_ms == 0) return;
+  run.timer->expires_after(run.timeout_left);
+  auto self = shared_from_this();
+  uint64_t generation = ++run.timer_generation;
+  run.timer->async_wait([self, i, generation](const boost::system::error_code& ec) {
+    if (!ec) self->OnNodeTimeout(i, generation);
+  });
+}
+
+void Execution::OnNodeTimeout(dag::NodeIndex i, uint64_t generation) {
+  NodeRun& run = nodes_[i];
+  if (generation != run.timer_generation || !run.tree || run.terminating) return;
+  if (state_ != ExecutionState::kRunning) return;
+  run.timed_out = true;
+  Record(jk::kNodeTimedOut, ToJson({{"timeoutMs", dag_->node(i).timeout_ms}}), i);
+  Flush(journal::Durability::kCrashSafe);
+  TerminateNode(
+      i, milliseconds(dag::GraceMsInForce(std::nullopt, dag_->node(i), spec(),
+                                          static_cast<uint64_t>(ctx_.options.default_grace_ms))));
+}
+
+void Execution::StopClocks() {
+  // Asio timers run on the real steady clock; what is left is kept for a later resume.
+  auto now = std::chrono::steady_clock::now();
+  if (spec().timeout_ms != 0 && state_ != ExecutionState::kIdle) {
+    timeout_left_ = std::max(std::chrono::steady_clock::duration{}, timer_.expiry() - now);
+  }
+  ++timer_generation_;
+  timer_.cancel();
+  for (auto& run : nodes_) {
+    if (!run.tree || run.terminating) continue;
+    run.timeout_left = std::max(std::chrono::steady_clock::duration{}, run.timer->expiry() - now);
+    ++run.timer_generation;
+    run.timer->cancel();
+  }
+}
+
+Result<std::string> Execution::OutputPath(const std::string& node, bool stderr_stream) const {
+  auto i = dag_->Find(node);
+  if (!i) return Status::NotFound("execution " + id_ + " has no node " + node);
+  if (nodes_[*i].attempt == 0) return Status::NotFound("node " + node + " has not run yet");
+  if (ctx_.options.log_dir.empty()) {
+    return Status::NotFound("output of node " + node + " is not captured (no log directory)");
+  }
+  return ctx_.options.log_dir + "/" + id_ + "/" + node + "." + std::to_string(nodes_[*i].attempt) +
+         (stderr_stream ? ".stderr" : ".stdout");
+}
+
+}  // namespace warden::lifecycle

@@ -1,0 +1,137 @@
+// Execution: one run of one DAG — its state, its scheduling plan, its node attempts and
+// their process trees, timers, cost and stop. Internal to the lifecycle layer; the
+// ExecutionManager owns every Execution and is the public face.
+//
+// Threading: the manager's thread only. Process and timer callbacks hold a shared_ptr to the
+// Execution, so it lives until its last tree has ended.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dag/dag.h"
+#include "dag/schedule_plan.h"
+#include "lifecycle/execution_manager.h"
+#include "lifecycle/execution_view.h"
+#include "lifecycle/transition_log.h"
+#include "process/process_runner.h"
+
+namespace warden::lifecycle {
+
+// What every Execution shares with its manager.
+struct ManagerContext {
+  boost::asio::io_context& io;
+  TransitionLog& log;
+  process::ProcessRunner& runner;
+  const ManagerOptions& options;
+  ManagerStats& stats;
+  // Nodes running across all executions (for ManagerOptions::max_running).
+  size_t running_total = 0;
+  // Called when a node attempt ended: the manager hands free slots to waiting executions.
+  std::function<void()> on_slot_freed;
+  // Called when an execution could not launch ready nodes for lack of manager-wide slots.
+  std::function<void(const std::string& id)> on_waiting_for_slot;
+};
+
+class Execution : public std::enable_shared_from_this<Execution> {
+ public:
+  using ViewCallback = std::function<void(Result<ExecutionView>)>;
+  using StopCallback = std::function<void(Result<StopResult>)>;
+
+  Execution(ManagerContext& ctx, std::string id, dag::Dag dag, int64_t created_at);
+  ~Execution();
+
+  const std::string& id() const { return id_; }
+  ExecutionState state() const { return state_; }
+  const dag::ExecutionSpec& spec() const { return dag_->spec(); }
+  ExecutionView View() const;
+
+  // Queues `execution.created` (the manager commits it).
+  void RecordCreated(const Requester& requester);
+  Status Start(const Requester& requester);
+  void Pause(const Requester& requester, ViewCallback done);
+  void Resume(const Requester& requester, ViewCallback done);
+  void Stop(StopRequest request, ViewCallback accepted, StopCallback done);
+  // While stopping: SIGKILL every tree now (the grace is cut to zero).
+  void KillNow();
+
+  // Launches ready nodes, at most `budget`; returns how many were launched.
+  size_t LaunchReady(size_t budget);
+  // True while running with nodes ready to launch (waiting for a slot).
+  bool HasReady() const;
+  // The captured output file of `node`'s latest attempt.
+  Result<std::string> OutputPath(const std::string& node, bool stderr_stream) const;
+
+ private:
+  struct NodeRun;  // one node's attempts (execution.cc)
+  using Clock = std::chrono::steady_clock;
+
+  // Launches what the plan and the manager-wide cap allow, or queues for a slot.
+  void Pump();
+  // Slots left under ManagerOptions::max_running.
+  size_t Budget() const;
+  void Launch(dag::NodeIndex i);
+  void OnExit(dag::NodeIndex i, uint32_t attempt, const process::ExitInfo& info);
+  void OnTerminated(dag::NodeIndex i, uint32_t attempt, const process::TerminationReport& r);
+  void OnNotify(dag::NodeIndex i, std::string_view key, std::string_view value);
+  void OnNodeTimeout(dag::NodeIndex i, uint64_t generation);
+  // The attempt's tree is gone (or given up on): records it and moves the plan on.
+  void FinishAttempt(dag::NodeIndex i);
+  void AttemptFailed(dag::NodeIndex i);
+  void TerminateNode(dag::NodeIndex i, std::chrono::milliseconds grace);
+  void BeginStop(StopRequest request);
+  void MaybeFinish();
+  void FinishStop();
+  void ArmExecutionTimer();
+  void ArmNodeTimer(dag::NodeIndex i);
+  void StopClocks();
+  double AttemptCost(const NodeRun& run, Clock::time_point now) const;
+  Clock::duration PausedTotal(Clock::time_point now) const;
+  Status Commit(journal::Durability durability);
+  // Commit for transitions whose failure changes nothing here (see execution.cc).
+  void Flush(journal::Durability durability);
+  void Record(std::string_view kind, std::string payload, dag::NodeIndex node = kNoNode,
+              int64_t at_ms = 0);
+  int64_t WallMs() const { return ctx_.options.clock->WallMs(); }
+  Clock::time_point Now() const { return ctx_.options.clock->Now(); }
+
+  static constexpr dag::NodeIndex kNoNode = ~dag::NodeIndex{0};
+
+  ManagerContext& ctx_;
+  const std::string id_;
+  const std::shared_ptr<const dag::Dag> dag_;
+  dag::SchedulePlan plan_;
+  std::vector<NodeRun> nodes_;
+  ExecutionState state_ = ExecutionState::kIdle;
+  const int64_t created_at_;
+  std::optional<int64_t> started_at_;
+  std::optional<int64_t> ended_at_;
+  size_t running_ = 0;  // node attempts with a live tree
+
+  // Pauses: the execution's clocks (cost, timeouts) stand still while paused.
+  Clock::duration paused_total_{};
+  std::optional<Clock::time_point> paused_since_;
+
+  // The execution's timeout, counted over running, unpaused time.
+  boost::asio::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
+  Clock::duration timeout_left_{};
+
+  // The stop in progress (state stopping) and who waits for its result.
+  std::optional<StopRequest> stop_;
+  int64_t stop_requested_at_ = 0;
+  bool stop_journaled_ = true;
+  std::vector<StopCallback> stop_waiters_;
+  std::optional<StopResult> stop_result_;
+  int nodes_killed_ = 0;         // trees of this stop that needed SIGKILL
+  int nodes_unkillable_ = 0;     // trees that survived SIGKILL
+  bool failed_by_node_ = false;  // a node failed for good (onFailure decides the rest)
+};
+
+}  // namespace warden::lifecycle

@@ -1,0 +1,227 @@
+#include "lifecycle/execution_manager.h"
+
+#include <boost/asio/post.hpp>
+#include <cstdio>
+#include <deque>
+#include <random>
+#include <set>
+
+#include "dag/dag.h"
+#include "dag/spec_parser.h"
+#include "lifecycle/execution.h"
+#include "lifecycle/transition_log.h"
+
+namespace warden::lifecycle {
+
+struct ExecutionManager::Impl {
+  Impl(boost::asio::io_context& io, journal::Journal& journal, process::ProcessRunner& runner,
+       ManagerOptions opts)
+      : options(std::move(opts)), log(journal), ctx{io,    log, runner,  options,
+                                                    stats, 0,   nullptr, nullptr} {
+    std::random_device rd;
+    instance_tag = rd() & 0xffffff;
+  }
+
+  std::shared_ptr<Execution> Find(const std::string& id) const {
+    auto it = executions.find(id);
+    return it == executions.end() ? nullptr : it->second;
+  }
+
+  // Ids are 22 hex digits: the creation time in ms, a counter for ids made in the same ms,
+  // and a tag of this manager instance, so that they sort by creation time.
+  std::string NewId() {
+    int64_t ms = options.clock->WallMs();
+    if (ms <= last_id_ms) {
+      ms = last_id_ms;
+      ++id_counter;
+    } else {
+      id_counter = 0;
+    }
+    last_id_ms = ms;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%012llx%04x%06x", static_cast<unsigned long long>(ms),
+                  id_counter & 0xffff, instance_tag);
+    return buf;
+  }
+
+  // Hands free manager-wide slots to executions waiting for one, oldest first.
+  void FillSlots() {
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      auto e = Find(*it);
+      if (!e || !e->HasReady()) {
+        it = waiting.erase(it);
+        continue;
+      }
+      size_t cap = options.max_running;
+      size_t budget = cap == 0 ? SIZE_MAX : (cap > ctx.running_total ? cap - ctx.running_total : 0);
+      if (budget == 0) return;
+      e->LaunchReady(budget);
+      if (!e->HasReady()) {
+        it = waiting.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  ManagerOptions options;
+  ManagerStats stats;
+  TransitionLog log;
+  ManagerContext ctx;
+  std::map<std::string, std::shared_ptr<Execution>> executions;  // by id = creation order
+  std::map<std::string, std::string> by_request_id;
+  std::set<std::string> waiting;  // executions with ready nodes and no manager-wide slot
+  int64_t last_id_ms = 0;
+  unsigned id_counter = 0;
+  unsigned instance_tag = 0;
+  // A shutdown in progress: its waiters, and whether it was escalated.
+  bool shutting_down = false;
+};
+
+ExecutionManager::ExecutionManager(boost::asio::io_context& io, journal::Journal& journal,
+                                   process::ProcessRunner& runner, ManagerOptions options)
+    : impl_(std::make_unique<Impl>(io, journal, runner, std::move(options))) {
+  impl_->ctx.on_slot_freed = [this] { impl_->FillSlots(); };
+  impl_->ctx.on_waiting_for_slot = [this](const std::string& id) { impl_->waiting.insert(id); };
+}
+
+ExecutionManager::~ExecutionManager() = default;
+
+Result<ExecutionManager::Created> ExecutionManager::Create(std::string_view spec_json,
+                                                           const Requester& requester, bool start) {
+  auto spec = dag::ParseExecutionSpec(spec_json, impl_->options.spec_limits);
+  if (!spec.ok()) return spec.status();
+  if (spec->request_id) {
+    auto it = impl_->by_request_id.find(*spec->request_id);
+    if (it != impl_->by_request_id.end()) {
+      if (auto e = impl_->Find(it->second)) return Created{e->View(), true};
+    }
+  }
+  if (Status h = impl_->log.health(); !h.ok()) {
+    return Status::Unavailable("create refused: the journal has failed (" + h.message() + ")");
+  }
+  std::optional<std::string> request_id = spec->request_id;
+  auto dag = dag::Dag::Build(std::move(*spec), impl_->options.spec_limits);
+  if (!dag.ok()) return dag.status();
+  std::string id = impl_->NewId();
+  auto e =
+      std::make_shared<Execution>(impl_->ctx, id, std::move(*dag), impl_->options.clock->WallMs());
+  e->RecordCreated(requester);
+  // Acknowledged means durable: the creation is fsynced before the client hears of it.
+  WARDEN_RETURN_IF_ERROR(impl_->log.Commit(journal::Durability::kDurable));
+  impl_->executions.emplace(id, e);
+  if (request_id) impl_->by_request_id.emplace(*request_id, id);
+  if (start) WARDEN_RETURN_IF_ERROR(e->Start(requester));
+  return Created{e->View(), false};
+}
+
+Result<ExecutionView> ExecutionManager::Start(const std::string& id, const Requester& requester) {
+  auto e = impl_->Find(id);
+  if (!e) return Status::NotFound("no execution " + id);
+  WARDEN_RETURN_IF_ERROR(e->Start(requester));
+  return e->View();
+}
+
+void ExecutionManager::Pause(const std::string& id, const Requester& requester,
+                             std::function<void(Result<ExecutionView>)> done) {
+  auto e = impl_->Find(id);
+  if (!e) {
+    boost::asio::post(impl_->ctx.io, [done, id] { done(Status::NotFound("no execution " + id)); });
+    return;
+  }
+  e->Pause(requester, std::move(done));
+}
+
+void ExecutionManager::Resume(const std::string& id, const Requester& requester,
+                              std::function<void(Result<ExecutionView>)> done) {
+  auto e = impl_->Find(id);
+  if (!e) {
+    boost::asio::post(impl_->ctx.io, [done, id] { done(Status::NotFound("no execution " + id)); });
+    return;
+  }
+  e->Resume(requester, std::move(done));
+}
+
+void ExecutionManager::Stop(const std::string& id, StopRequest request,
+                            std::function<void(Result<ExecutionView>)> accepted,
+                            std::function<void(Result<StopResult>)> done) {
+  auto e = impl_->Find(id);
+  if (!e) {
+    if (done) {
+      boost::asio::post(impl_->ctx.io,
+                        [done, id] { done(Status::NotFound("no execution " + id)); });
+    }
+    return;
+  }
+  e->Stop(std::move(request), std::move(accepted), std::move(done));
+}
+
+void ExecutionManager::StopAll(bool kill_now, std::function<void()> done) {
+  std::vector<std::shared_ptr<Execution>> active;
+  for (const auto& [id, e] : impl_->executions) {
+    if (IsActive(e->state())) active.push_back(e);
+  }
+  auto remaining = std::make_shared<size_t>(active.size() + 1);
+  auto finish = [remaining, done] {
+    if (--*remaining == 0 && done) done();
+  };
+  for (const auto& e : active) {
+    StopRequest request;
+    request.requester.name = "warden";
+    request.reason = StopReason::kServerShutdown;
+    if (kill_now) request.grace_ms = 0;
+    // A stopping execution joins with its own stop; kill_now cuts its grace as well.
+    e->Stop(std::move(request), nullptr, [finish](const Result<StopResult>&) { finish(); });
+    if (kill_now) e->KillNow();
+  }
+  boost::asio::post(impl_->ctx.io, finish);
+}
+
+Result<ExecutionView> ExecutionManager::Get(const std::string& id) const {
+  auto e = impl_->Find(id);
+  if (!e) return Status::NotFound("no execution " + id);
+  return e->View();
+}
+
+std::vector<ExecutionView> ExecutionManager::List(bool include_ended) const {
+  std::vector<ExecutionView> out;
+  for (const auto& [id, e] : impl_->executions) {
+    if (include_ended || IsActive(e->state())) out.push_back(e->View());
+  }
+  return out;
+}
+
+Result<std::string> ExecutionManager::OutputPath(const std::string& id, const std::string& node,
+                                                 bool stderr_stream) const {
+  auto e = impl_->Find(id);
+  if (!e) return Status::NotFound("no execution " + id);
+  return e->OutputPath(node, stderr_stream);
+}
+
+std::unique_ptr<ExecutionManager::Subscription> ExecutionManager::Subscribe(
+    const std::string& id, std::function<void(const journal::Event&)> listener) {
+  uint64_t key = impl_->log.Subscribe(id, std::move(listener));
+  auto sub = std::unique_ptr<Subscription>(new Subscription());
+  sub->cancel_ = [log = &impl_->log, key] { log->Unsubscribe(key); };
+  return sub;
+}
+
+ExecutionManager::Subscription::~Subscription() {
+  if (cancel_) cancel_();
+}
+
+size_t ExecutionManager::active_count() const {
+  size_t n = 0;
+  for (const auto& [id, e] : impl_->executions) n += IsActive(e->state()) ? 1 : 0;
+  return n;
+}
+
+ManagerStats ExecutionManager::stats() const { return impl_->stats; }
+
+Status ExecutionManager::journal_health() const { return impl_->log.health(); }
+
+process::ContainmentMode ExecutionManager::containment() const {
+  return impl_->ctx.runner.containment();
+}
+
+}  // namespace warden::lifecycle

@@ -1,0 +1,139 @@
+// ExecutionManager: the registry of executions and the one owner of their lifecycle.
+//
+// It validates specs (dag layer), writes every transition to the journal before or as it
+// acts (write-ahead for launches and stops), launches node attempts through a ProcessRunner,
+// schedules them under each execution's maxParallel and a manager-wide cap, applies
+// timeouts, retries and onFailure, accrues cost, and resolves stops with a StopResult.
+//
+// Threading: every method must be called on the thread that runs `io` (an embedding program
+// owns the io_context and runs it on one thread; the daemon does the same). Completion
+// callbacks are invoked on that thread, never inside the call that registered them.
+//
+// Journal failure: once the journal has failed, requests that start new work (Create,
+// Start, Resume) answer Unavailable, and an execution that would launch a node is stopped
+// with reason `error`; stops keep working and their results say journaled = false.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "dag/spec.h"
+#include "journal/journal.h"
+#include "lifecycle/execution_view.h"
+#include "process/process_runner.h"
+
+namespace warden::lifecycle {
+
+class Execution;
+
+struct ManagerOptions {
+  dag::SpecLimits spec_limits;
+  int64_t default_grace_ms = 2000;  // the daemon's --grace-ms: grace when nothing else sets one
+  size_t max_running = 0;           // nodes running at once across all executions; 0 = no cap
+  // Where captured output goes: <log_dir>/<execution>/<node>.<attempt>.stdout|stderr.
+  // Empty: output is read and discarded.
+  std::string log_dir;
+  uint64_t output_cap_bytes = 16ull << 20;  // per stream and attempt
+  const Clock* clock = &SystemClock::Instance();
+};
+
+// Counters for /metrics. Monotonic unless said otherwise.
+struct ManagerStats {
+  std::map<std::string, uint64_t> stops_by_reason;  // by StopReasonName
+  uint64_t sigkill_escalations = 0;                 // node trees that needed SIGKILL
+  uint64_t malformed_notify_lines = 0;              // ignored WARDEN_NOTIFY_FD lines
+  size_t running_nodes = 0;                         // now
+};
+
+class ExecutionManager {
+ public:
+  // `journal` and `runner` must outlive the manager.
+  ExecutionManager(boost::asio::io_context& io, journal::Journal& journal,
+                   process::ProcessRunner& runner, ManagerOptions options = {});
+  ~ExecutionManager();
+  ExecutionManager(const ExecutionManager&) = delete;
+  ExecutionManager& operator=(const ExecutionManager&) = delete;
+
+  struct Created {
+    ExecutionView execution;
+    bool existing = false;  // true: `requestId` named an execution made earlier
+  };
+  // Parses and validates `spec_json` (api.md's DAG spec), journals `execution.created`
+  // durably and, if `start`, starts it. A spec whose requestId was seen before returns that
+  // execution with existing = true. Errors: InvalidArgument / TooLarge for the spec,
+  // Unavailable when the journal has failed.
+  Result<Created> Create(std::string_view spec_json, const Requester& requester, bool start);
+
+  // idle -> running. Conflict naming the state otherwise; NotFound; Unavailable.
+  Result<ExecutionView> Start(const std::string& id, const Requester& requester);
+
+  // running -> paused: holds the scheduler, freezes every running tree and stops the timeout
+  // and cost clocks; `done` gets the execution once every tree is frozen and the pause is
+  // journaled. Conflict / NotFound otherwise.
+  void Pause(const std::string& id, const Requester& requester,
+             std::function<void(Result<ExecutionView>)> done);
+  // paused -> running: thaws every tree and lets the scheduler go on.
+  void Resume(const std::string& id, const Requester& requester,
+              std::function<void(Result<ExecutionView>)> done);
+
+  // Stops an idle, running or paused execution: journals the request durably before any
+  // signal, stops pending nodes, terminates every running tree in parallel under the grace in
+  // force, and calls `done` with the StopResult once every tree has ended. `accepted` (may be
+  // empty) is called as soon as the execution is stopping, with its view (for wait=false).
+  // Stopping a stopping execution joins the running stop and gets the same result. Errors
+  // (through `done`, `accepted` is then not called): NotFound; Conflict for an ended one.
+  void Stop(const std::string& id, StopRequest request,
+            std::function<void(Result<ExecutionView>)> accepted,
+            std::function<void(Result<StopResult>)> done);
+
+  // Stops every active execution with reason `server_shutdown`, all in parallel; `done`
+  // runs when all have ended. With `kill_now`, every tree gets grace 0 (SIGKILL at once);
+  // calling it again with kill_now while a shutdown runs escalates that shutdown.
+  void StopAll(bool kill_now, std::function<void()> done);
+
+  Result<ExecutionView> Get(const std::string& id) const;
+  // Active executions (idle, running, paused, stopping), or all, oldest first.
+  std::vector<ExecutionView> List(bool include_ended) const;
+  // The captured output file of `node`'s latest attempt; NotFound for an unknown execution,
+  // node, or a node that never ran.
+  Result<std::string> OutputPath(const std::string& id, const std::string& node,
+                                 bool stderr_stream) const;
+
+  // Calls `listener` with every journal event of execution `id` right after it commits,
+  // until the returned handle is destroyed. Events already in the journal are not replayed
+  // (read them from the journal first, then subscribe; seq tells duplicates apart).
+  class Subscription;
+  std::unique_ptr<Subscription> Subscribe(const std::string& id,
+                                          std::function<void(const journal::Event&)> listener);
+
+  size_t active_count() const;
+  ManagerStats stats() const;
+  // Ok while the journal is writable; otherwise why not.
+  Status journal_health() const;
+  process::ContainmentMode containment() const;
+
+ private:
+  friend class Execution;
+  // ... implementation in execution_manager.cc
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class ExecutionManager::Subscription {
+ public:
+  ~Subscription();
+
+ private:
+  friend class ExecutionManager;
+  std::function<void()> cancel_;
+};
+
+}  // namespace warden::lifecycle

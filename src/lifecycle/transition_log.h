@@ -1,0 +1,51 @@
+// TransitionLog: the lifecycle's one way into the journal. Transitions that happen together
+// are queued with Add and written by one Commit (group commit); subscribers see each event
+// once it has committed.
+//
+// Threading: the manager's thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "journal/journal.h"
+
+namespace warden::lifecycle {
+
+class TransitionLog {
+ public:
+  using Listener = std::function<void(const journal::Event&)>;
+
+  explicit TransitionLog(journal::Journal& journal) : journal_(journal) {}
+
+  // Queues `event` for the next Commit.
+  void Add(journal::Event event) { pending_.push_back(std::move(event)); }
+  // Queues an event built from its parts; `payload` is a JSON object's text.
+  void Add(std::string execution_id, std::string node_id, int64_t attempt, std::string_view kind,
+           std::string payload);
+
+  // Writes every queued event in one transaction and then tells the subscribers. On failure
+  // the events are logged to stderr (so an operator still has them), dropped, and the
+  // journal's error is returned; the journal is then failed for good (see Journal).
+  Status Commit(journal::Durability durability);
+
+  // Ok while the journal accepts appends.
+  Status health() const { return journal_.health(); }
+
+  // Registers `listener` for the committed events of `execution_id`; returns a key for
+  // Unsubscribe.
+  uint64_t Subscribe(const std::string& execution_id, Listener listener);
+  void Unsubscribe(uint64_t key);
+
+ private:
+  journal::Journal& journal_;
+  std::vector<journal::Event> pending_;
+  uint64_t next_key_ = 1;
+  std::map<uint64_t, std::pair<std::string, Listener>> listeners_;
+};
+
+}  // namespace warden::lifecycle
