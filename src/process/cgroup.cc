@@ -1,0 +1,74 @@
+#include "process/cgroup.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <string>
+
+#include "process/unique_fd.h"
+
+namespace warden::process {
+namespace {
+
+Result<std::string> ReadWhole(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT) return Status::NotFound(path.string() + " does not exist");
+    return Status::FromErrno("open " + path.string(), err);
+  }
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("read " + path.string(), errno);
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+}  // namespace
+
+Result<CgroupEvents> ReadCgroupEvents(const std::filesystem::path& group) {
+  Result<std::string> text = ReadWhole(group / "cgroup.events");
+  if (!text.ok()) return text.status();
+  CgroupEvents events;
+  events.populated = text->find("populated 1") != std::string::npos;
+  events.frozen = text->find("frozen 1") != std::string::npos;
+  return events;
+}
+
+Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group) {
+  Result<std::string> text = ReadWhole(group / "cgroup.procs");
+  if (!text.ok()) return text.status();
+  std::vector<pid_t> pids;
+  const char* p = text->data();
+  const char* end = p + text->size();
+  while (p < end) {
+    pid_t pid = 0;
+    auto [next, ec] = std::from_chars(p, end, pid);
+    if (ec == std::errc()) pids.push_back(pid);
+    p = next;
+    while (p < end && (*p < '0' || *p > '9')) ++p;
+  }
+  return pids;
+}
+
+Status WriteCgroupFile(const std::filesystem::path& group, std::string_view file,
+                       std::string_view value) {
+  std::filesystem::path path = group / file;
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno("open " + path.string(), errno);
+  ssize_t n;
+  do {
+    n = ::write(fd.get(), value.data(), value.size());
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Status::FromErrno("write " + path.string(), errno);
+  return Status::Ok();
+}
+
+}  // namespace warden::process

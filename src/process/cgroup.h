@@ -1,0 +1,29 @@
+// Cgroup v2 files that process control reads and writes. Thread-safe (plain file I/O).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace warden::process {
+
+struct CgroupEvents {
+  bool populated = false;  // some live process is in the group or below
+  bool frozen = false;     // the freezer has taken effect
+};
+
+// Reads <group>/cgroup.events. NotFound when the group is gone.
+Result<CgroupEvents> ReadCgroupEvents(const std::filesystem::path& group);
+
+// Reads <group>/cgroup.procs: the member pids (empty when the group is empty).
+Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group);
+
+// Writes `value` to <group>/<file> (cgroup.kill, cgroup.freeze, ...).
+Status WriteCgroupFile(const std::filesystem::path& group, std::string_view file,
+                       std::string_view value);
+
+}  // namespace warden::process

@@ -1,0 +1,483 @@
+#include "process/local_process_runner.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+#include "process/proc_stat.h"
+
+extern char** environ;
+
+namespace warden::process {
+namespace {
+
+bool DroppedFromDaemonEnv(std::string_view entry) {
+  return entry.rfind("NOTIFY_SOCKET=", 0) == 0 || entry.rfind("LISTEN_", 0) == 0 ||
+         entry.rfind("WARDEN_EXECUTION_ID=", 0) == 0 || entry.rfind("WARDEN_NODE_ID=", 0) == 0 ||
+         entry.rfind("WARDEN_ATTEMPT=", 0) == 0 || entry.rfind("WARDEN_NOTIFY_FD=", 0) == 0;
+}
+
+std::string CookieKey(const Cookie& cookie) {
+  return cookie.execution_id + '\n' + cookie.node_id + '\n' + std::to_string(cookie.attempt);
+}
+
+Result<Credentials> ResolveUser(const std::string& user) {
+  std::vector<char> buffer(16384);
+  passwd entry{};
+  passwd* found = nullptr;
+  uid_t uid = 0;
+  auto [ptr, ec] = std::from_chars(user.data(), user.data() + user.size(), uid);
+  int err = (ec == std::errc() && ptr == user.data() + user.size())
+                ? ::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found)
+                : ::getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found);
+  if (err != 0) return Status::FromErrno("look up user " + user, err);
+  if (found == nullptr) return Status::InvalidArgument("unknown user '" + user + "'");
+  Credentials credentials;
+  credentials.uid = entry.pw_uid;
+  credentials.gid = entry.pw_gid;
+  int count = 64;
+  credentials.groups.resize(static_cast<size_t>(count));
+  while (::getgrouplist(entry.pw_name, entry.pw_gid, credentials.groups.data(), &count) < 0) {
+    credentials.groups.resize(static_cast<size_t>(count) + 16);
+    count = static_cast<int>(credentials.groups.size());
+  }
+  credentials.groups.resize(static_cast<size_t>(count));
+  return credentials;
+}
+
+// A pipe whose daemon end is non-blocking (for Asio) and whose both ends close on exec.
+Status MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno("pipe2", errno);
+  read_end->Reset(fds[0]);
+  write_end->Reset(fds[1]);
+  int flags = ::fcntl(fds[0], F_GETFL);
+  ::fcntl(fds[0], F_SETFL, flags | O_NONBLOCK);
+  return Status::Ok();
+}
+
+Result<UniqueFd> OpenCaptureFile(const std::filesystem::path& path) {
+  if (path.empty()) return UniqueFd();
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640));
+  if (!fd.valid()) return Status::FromErrno("open " + path.string(), errno);
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LocalProcessRunner>> LocalProcessRunner::Create(boost::asio::io_context& io,
+                                                                       RunnerOptions options) {
+  Result<Containment> containment = DetectContainment(options.containment);
+  if (!containment.ok()) return containment.status();
+  Result<std::string> boot_id = ReadBootId();
+  if (!boot_id.ok()) return boot_id.status();
+  // Re-parented descendants come to us, not to PID 1: we see them and we reap them.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    return Status::FromErrno("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  }
+  std::unique_ptr<LocalProcessRunner> runner(new LocalProcessRunner(
+      io, std::move(options), std::move(containment).value(), std::move(boot_id).value()));
+  if (runner->containment_.mode == ContainmentMode::kCgroup) {
+    int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("inotify_init1", errno);
+    runner->inotify_.emplace(io, fd);
+    runner->pool_ = std::make_unique<CgroupPool>(runner->containment_.cgroup_root,
+                                                 runner->options_.cgroup_pool_size);
+    runner->ReadInotify();
+  }
+  runner->WaitForSigchld();
+  return runner;
+}
+
+LocalProcessRunner::LocalProcessRunner(boost::asio::io_context& io, RunnerOptions options,
+                                       Containment containment, std::string boot_id)
+    : io_(io),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : SystemClock::Instance()),
+      containment_(std::move(containment)),
+      boot_id_(std::move(boot_id)),
+      self_pid_(::getpid()),
+      sigchld_(io, SIGCHLD) {
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    if (text.rfind("PATH=", 0) == 0) base_path_ = std::string(text.substr(5));
+    if (!DroppedFromDaemonEnv(text)) base_env_.emplace_back(text);
+  }
+  if (base_path_.empty()) base_path_ = "/usr/local/bin:/usr/bin:/bin";
+}
+
+LocalProcessRunner::~LocalProcessRunner() {
+  lifetime_.reset();  // completions already queued must not touch this object
+  boost::system::error_code ignored;
+  sigchld_.cancel(ignored);
+  if (inotify_) inotify_->close(ignored);
+  for (auto& [pid, tree] : trees_) tree->Detach();
+  trees_.clear();
+}
+
+Result<std::vector<std::string>> LocalProcessRunner::BuildEnvironment(
+    const LaunchSpec& spec) const {
+  std::vector<std::string> env;
+  env.reserve(base_env_.size() + spec.env.size() + 4);
+  // The cookie goes first: recovery and the pgroup scan read only the start of environ.
+  env.push_back(std::string(kEnvExecutionId) + "=" + spec.cookie.execution_id);
+  env.push_back(std::string(kEnvNodeId) + "=" + spec.cookie.node_id);
+  env.push_back(std::string(kEnvAttempt) + "=" + std::to_string(spec.cookie.attempt));
+  env.push_back(std::string(kEnvNotifyFd) + "=" + std::to_string(kNotifyFd));
+  for (const auto& [key, value] : spec.env) {
+    if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos ||
+        value.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("bad environment variable name '" + key + "'");
+    }
+    if (key.rfind("WARDEN_", 0) == 0 || key == "NOTIFY_SOCKET" || key.rfind("LISTEN_", 0) == 0) {
+      continue;  // ours, or never passed on
+    }
+  }
+  for (const std::string& entry : base_env_) {
+    std::string key = entry.substr(0, entry.find('='));
+    if (spec.env.count(key) == 0) env.push_back(entry);
+  }
+  for (const auto& [key, value] : spec.env) {
+    if (key.rfind("WARDEN_", 0) == 0 || key == "NOTIFY_SOCKET" || key.rfind("LISTEN_", 0) == 0) {
+      continue;
+    }
+    env.push_back(key + "=" + value);
+  }
+  return env;
+}
+
+std::vector<std::string> LocalProcessRunner::ExecCandidates(const LaunchSpec& spec) const {
+  const std::string& name = spec.argv[0];
+  if (name.find('/') != std::string::npos) return {name};
+  auto path_it = spec.env.find("PATH");
+  std::string_view path = path_it != spec.env.end() ? path_it->second : base_path_;
+  std::vector<std::string> candidates;
+  size_t start = 0;
+  for (;;) {
+    size_t end = path.find(':', start);
+    std::string_view dir = path.substr(start, end == std::string_view::npos ? end : end - start);
+    candidates.push_back((dir.empty() ? std::string(".") : std::string(dir)) + "/" + name);
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return candidates;
+}
+
+Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec& spec,
+                                                                LaunchCallbacks callbacks) {
+  // 1. Everything that can be refused is refused before anything is created.
+  if (spec.argv.empty() || spec.argv[0].empty()) return Status::InvalidArgument("empty argv");
+  for (const std::string& arg : spec.argv) {
+    if (arg.find('\0') != std::string::npos) return Status::InvalidArgument("NUL in argv");
+  }
+  std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
+  if (cwd[0] != '/') return Status::InvalidArgument("cwd must be absolute: " + cwd);
+  SpawnRequest request;
+  if (!spec.user.empty()) {
+    Result<Credentials> credentials = ResolveUser(spec.user);
+    if (!credentials.ok()) return credentials.status();
+    if (credentials->uid != ::geteuid()) {
+      if (::geteuid() != 0) {
+        return Status::InvalidArgument("only a daemon running as root may switch users");
+      }
+      request.credentials = std::move(credentials).value();
+    }
+  }
+  Result<std::vector<std::string>> env = BuildEnvironment(spec);
+  if (!env.ok()) return env.status();
+  request.argv = spec.argv;
+  request.exec_candidates = ExecCandidates(spec);
+  request.env = std::move(env).value();
+  request.cwd = cwd;
+
+  // 2. Containment and the write-ahead intent.
+  CgroupSlot slot;
+  if (containment_.mode == ContainmentMode::kCgroup) {
+    Result<CgroupSlot> taken = pool_->Take();
+    if (!taken.ok()) return taken.status();
+    slot = std::move(taken).value();
+    request.cgroup_procs_fd = slot.procs.get();
+  }
+  auto give_back = [&] {
+    if (!slot.path.empty()) pool_->Remove(slot.path);
+  };
+  if (callbacks.on_intent) {
+    LaunchIntent intent{spec.cookie, containment_.mode, slot.path.string()};
+    Status status = callbacks.on_intent(intent);
+    if (!status.ok()) {
+      give_back();
+      return status;
+    }
+  }
+
+  // 3. Pipes and capture files.
+  UniqueFd out_read, out_write, err_read, err_write, notify_read, notify_write;
+  Status status = MakePipe(&out_read, &out_write);
+  if (status.ok()) status = MakePipe(&err_read, &err_write);
+  if (status.ok()) status = MakePipe(&notify_read, &notify_write);
+  Result<UniqueFd> out_file = OpenCaptureFile(spec.output.stdout_path);
+  Result<UniqueFd> err_file = OpenCaptureFile(spec.output.stderr_path);
+  if (status.ok() && !out_file.ok()) status = out_file.status();
+  if (status.ok() && !err_file.ok()) status = err_file.status();
+  if (!status.ok()) {
+    give_back();
+    return status;
+  }
+  request.stdout_fd = out_write.get();
+  request.stderr_fd = err_write.get();
+  request.notify_fd = notify_write.get();
+
+  // 4. Watch the group before the first process enters it, so no event is missed.
+  int watch = -1;
+  if (inotify_) {
+    watch = ::inotify_add_watch(inotify_->native_handle(), (slot.path / "cgroup.events").c_str(),
+                                IN_MODIFY);
+    if (watch < 0) {
+      status = Status::FromErrno("inotify_add_watch " + slot.path.string(), errno);
+      give_back();
+      return status;
+    }
+  }
+
+  // 5. Spawn.
+  Result<SpawnedChild> child = spawner_.Spawn(request);
+  if (!child.ok()) {
+    if (watch >= 0) ::inotify_rm_watch(inotify_->native_handle(), watch);
+    give_back();
+    return child.status();
+  }
+  out_write.Reset();
+  err_write.Reset();
+  notify_write.Reset();
+
+  // 6. Identity. The child is unreaped, so /proc/PID/stat is its own even if it has exited.
+  ProcessIdentity identity;
+  identity.boot_id = boot_id_;
+  identity.pid = child->pid;
+  identity.pgid = child->pid;
+  identity.sid = child->pid;
+  identity.cgroup_path = slot.path.string();
+  identity.cookie = spec.cookie;
+  Result<ProcStat> stat = ReadProcStat(child->pid);
+  if (stat.ok()) identity.start_ticks = stat->start_ticks;
+
+  // 7. The tree and its readers.
+  LocalProcessTree::Pipes pipes;
+  pipes.stdout_pipe = OutputPipe::ToFile(io_, std::move(out_read), std::move(out_file).value(),
+                                         spec.output.cap_bytes);
+  pipes.stderr_pipe = OutputPipe::ToFile(io_, std::move(err_read), std::move(err_file).value(),
+                                         spec.output.cap_bytes);
+  OutputPipe::LineHandler on_line;
+  if (callbacks.on_notify) {
+    on_line = [this, on_notify = callbacks.on_notify](std::string_view key,
+                                                      std::string_view value) {
+      boost::asio::post(io_, [on_notify, key = std::string(key), value = std::string(value)] {
+        on_notify(key, value);
+      });
+    };
+  } else {
+    on_line = [](std::string_view, std::string_view) {};
+  }
+  pipes.notify_pipe = OutputPipe::ToLines(io_, std::move(notify_read), options_.notify_line_max,
+                                          std::move(on_line));
+  TreeTimeouts timeouts{options_.kill_timeout, options_.leftover_grace};
+  auto tree = std::make_shared<LocalProcessTree>(this, io_, clock_, containment_.mode, timeouts,
+                                                 std::move(identity), std::move(child->pidfd),
+                                                 std::move(pipes), std::move(callbacks));
+  trees_[tree->identity().pid] = tree;
+  if (watch >= 0) {
+    by_watch_[watch] = tree.get();
+    watch_of_[tree.get()] = watch;
+  }
+  if (containment_.mode == ContainmentMode::kProcessGroup) {
+    by_cookie_[CookieKey(spec.cookie)] = tree.get();
+  }
+  tree->Start();
+  return std::shared_ptr<ProcessTree>(tree);
+}
+
+void LocalProcessRunner::Forget(LocalProcessTree* tree) {
+  auto watch = watch_of_.find(tree);
+  if (watch != watch_of_.end()) {
+    if (inotify_) ::inotify_rm_watch(inotify_->native_handle(), watch->second);
+    by_watch_.erase(watch->second);
+    watch_of_.erase(watch);
+  }
+  if (!tree->identity().cgroup_path.empty() && pool_) pool_->Remove(tree->identity().cgroup_path);
+  auto cookie = by_cookie_.find(CookieKey(tree->identity().cookie));
+  if (cookie != by_cookie_.end() && cookie->second == tree) by_cookie_.erase(cookie);
+  // Last: this may drop the final reference to `tree`, so it is posted, not done inline.
+  auto it = trees_.find(tree->identity().pid);
+  if (it != trees_.end() && it->second.get() == tree) {
+    boost::asio::post(io_, [keep = std::move(it->second)] {});
+    trees_.erase(it);
+  }
+}
+
+void LocalProcessRunner::WaitForSigchld() {
+  sigchld_.async_wait(
+      [this, alive = std::weak_ptr<int>(lifetime_)](boost::system::error_code ec, int) {
+        if (ec || alive.expired()) return;
+        OnSigchld();
+        WaitForSigchld();
+      });
+}
+
+void LocalProcessRunner::OnSigchld() {
+  if (containment_.mode == ContainmentMode::kProcessGroup) {
+    // Leaders' zombies are kept on purpose, so waitid(P_ALL) would keep returning them:
+    // the /proc scan finds the adopted zombies to reap instead.
+    RequestScan();
+    return;
+  }
+  // cgroup mode keeps no zombie: peek at each exited child, let its tree reap a leader,
+  // reap anything else (an orphan adopted as subreaper).
+  for (int i = 0; i < 100000; ++i) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+    auto it = trees_.find(info.si_pid);
+    if (it != trees_.end() && !it->second->leader_exited_) {
+      std::shared_ptr<LocalProcessTree> tree = it->second;
+      tree->OnLeaderMaybeExited();
+      if (!tree->leader_exited_) return;  // should not happen; never spin
+    } else {
+      siginfo_t reaped{};
+      ::waitid(P_PID, static_cast<id_t>(info.si_pid), &reaped, WEXITED | WNOHANG);
+    }
+  }
+}
+
+void LocalProcessRunner::ReadInotify() {
+  inotify_->async_read_some(
+      boost::asio::buffer(inotify_buffer_),
+      [this, alive = std::weak_ptr<int>(lifetime_)](boost::system::error_code ec, size_t n) {
+        if (ec || alive.expired()) return;
+        std::vector<std::shared_ptr<LocalProcessTree>> changed;
+        for (size_t offset = 0; offset + sizeof(inotify_event) <= n;) {
+          inotify_event event;
+          std::memcpy(&event, inotify_buffer_.data() + offset, sizeof event);
+          offset += sizeof(inotify_event) + event.len;
+          auto it = by_watch_.find(event.wd);
+          if (it != by_watch_.end()) changed.push_back(it->second->shared_from_this());
+        }
+        for (auto& tree : changed) tree->OnCgroupEvents();
+        ReadInotify();
+      });
+}
+
+void LocalProcessRunner::RequestScan() {
+  if (scan_pending_) return;
+  scan_pending_ = true;
+  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
+    if (alive.expired()) return;
+    scan_pending_ = false;
+    ScanProcesses();
+  });
+}
+
+std::optional<std::string> LocalProcessRunner::CookieKeyOf(pid_t pid) {
+  auto cached = adopted_cookie_.find(pid);
+  if (cached != adopted_cookie_.end()) return cached->second;
+  std::string path = "/proc/" + std::to_string(pid) + "/environ";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  std::string text(65536, '\0');
+  ssize_t n = ::read(fd.get(), text.data(), text.size());
+  if (n <= 0) return std::nullopt;
+  text.resize(static_cast<size_t>(n));
+  Cookie cookie;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\0', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view entry(text.data() + start, end - start);
+    auto value_of = [&](std::string_view key) -> std::optional<std::string_view> {
+      if (entry.size() > key.size() && entry.substr(0, key.size()) == key &&
+          entry[key.size()] == '=') {
+        return entry.substr(key.size() + 1);
+      }
+      return std::nullopt;
+    };
+    if (auto v = value_of(kEnvExecutionId)) cookie.execution_id = *v;
+    if (auto v = value_of(kEnvNodeId)) cookie.node_id = *v;
+    if (auto v = value_of(kEnvAttempt))
+      std::from_chars(v->data(), v->data() + v->size(), cookie.attempt);
+    start = end + 1;
+  }
+  std::string key = cookie.execution_id.empty() ? std::string() : CookieKey(cookie);
+  adopted_cookie_[pid] = key;
+  return key;
+}
+
+void LocalProcessRunner::ScanProcesses() {
+  if (containment_.mode != ContainmentMode::kProcessGroup) return;
+  // One pass over /proc answers every tree at once: who is in which of our process groups,
+  // which adopted children carry which cookie, and which adopted zombies to reap.
+  std::unordered_map<pid_t, std::vector<pid_t>> members;  // by pgid
+  std::unordered_map<LocalProcessTree*, std::vector<pid_t>> escapees;
+  std::unordered_map<pid_t, std::string> still_adopted;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return;
+  int proc_fd = ::dirfd(dir);
+  char buffer[1024];
+  while (dirent* entry = ::readdir(dir)) {
+    pid_t pid = 0;
+    const char* name = entry->d_name;
+    auto [ptr, ec] = std::from_chars(name, name + std::strlen(name), pid);
+    if (ec != std::errc() || *ptr != '\0') continue;
+    char path[32];
+    std::snprintf(path, sizeof path, "%d/stat", pid);
+    int fd = ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    Result<ProcStat> stat = ParseProcStat(std::string_view(buffer, static_cast<size_t>(n)));
+    if (!stat.ok()) continue;
+    bool is_leader = trees_.count(pid) != 0;
+    if (stat->ppid == self_pid_ && !is_leader) {
+      if (stat->exited()) {
+        siginfo_t info{};
+        ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+        adopted_cookie_.erase(pid);
+        continue;
+      }
+      if (trees_.count(stat->pgrp) == 0) {
+        std::optional<std::string> key = CookieKeyOf(pid);
+        if (key) {
+          still_adopted[pid] = *key;
+          auto tree = by_cookie_.find(*key);
+          if (tree != by_cookie_.end()) escapees[tree->second].push_back(pid);
+        }
+        continue;
+      }
+    }
+    if (!is_leader && trees_.count(stat->pgrp) != 0) members[stat->pgrp].push_back(pid);
+  }
+  ::closedir(dir);
+  adopted_cookie_.swap(still_adopted);
+
+  std::vector<std::shared_ptr<LocalProcessTree>> trees;
+  trees.reserve(trees_.size());
+  for (auto& [pid, tree] : trees_) trees.push_back(tree);
+  for (auto& tree : trees) {
+    auto m = members.find(tree->identity().pgid);
+    auto e = escapees.find(tree.get());
+    tree->OnScan(m != members.end() ? std::move(m->second) : std::vector<pid_t>{},
+                 e != escapees.end() ? std::move(e->second) : std::vector<pid_t>{});
+  }
+}
+
+}  // namespace warden::process

@@ -1,0 +1,113 @@
+// LocalProcessRunner: the real ProcessRunner. Launches nodes with Spawner, contains them per
+// the Containment detected at creation, and turns every OS event into Asio completions on
+// the io_context thread: leader exits through pidfds, cgroup emptiness and freezing through
+// inotify on cgroup.events, orphans through SIGCHLD (the daemon is a child subreaper). Nothing
+// polls: an idle runner makes no system calls.
+//
+// Threading: see process_runner.h. Create() and the destructor also run on that thread.
+//
+// Reaping: the runner owns the reaping of the daemon's children. It reaps every child it
+// does not track (adopted orphans) as soon as it learns of it, so code in the same process
+// must not spawn children of its own and wait for them while the io_context runs.
+//
+// Lifetime: destroying the runner leaves running trees running (as a daemon crash would):
+// terminate them first. Trees must not be used after their runner is gone.
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.h"
+#include "process/cgroup_pool.h"
+#include "process/containment.h"
+#include "process/local_process_tree.h"
+#include "process/process_runner.h"
+#include "process/spawner.h"
+
+namespace warden::process {
+
+struct RunnerOptions {
+  ContainmentOptions containment;
+  // After SIGKILL, how long a member may survive before it is reported unkillable.
+  std::chrono::milliseconds kill_timeout{5000};
+  // Grace given to members that outlive their leader (see the exit policy).
+  std::chrono::milliseconds leftover_grace{2000};
+  // Empty cgroups kept ready (cgroup mode).
+  size_t cgroup_pool_size = 8;
+  // Longest notify line accepted, in bytes.
+  size_t notify_line_max = 4096;
+  // Wall clock for reported times; null means SystemClock::Instance(). Must outlive the runner.
+  const Clock* clock = nullptr;
+};
+
+class LocalProcessRunner final : public ProcessRunner {
+ public:
+  // Detects containment, makes the daemon a child subreaper and snapshots its environment
+  // (minus NOTIFY_SOCKET and LISTEN_*). Returns Unavailable when cgroup mode was demanded
+  // but is impossible, IoError when the kernel lacks what we need.
+  static Result<std::unique_ptr<LocalProcessRunner>> Create(boost::asio::io_context& io,
+                                                            RunnerOptions options);
+  ~LocalProcessRunner() override;
+
+  ContainmentMode containment() const override { return containment_.mode; }
+  // The mode with its root and the reason it was chosen, for the start-up log.
+  const Containment& containment_info() const { return containment_; }
+
+  Result<std::shared_ptr<ProcessTree>> Launch(const LaunchSpec& spec,
+                                              LaunchCallbacks callbacks) override;
+
+  // Trees not yet finished.
+  size_t live_trees() const { return trees_.size(); }
+
+ private:
+  friend class LocalProcessTree;
+
+  LocalProcessRunner(boost::asio::io_context& io, RunnerOptions options, Containment containment,
+                     std::string boot_id);
+
+  // Called by trees.
+  void RequestScan();                   // pgroup: a coalesced /proc scan, posted
+  void Forget(LocalProcessTree* tree);  // the tree finished
+
+  Result<std::vector<std::string>> BuildEnvironment(const LaunchSpec& spec) const;
+  std::vector<std::string> ExecCandidates(const LaunchSpec& spec) const;
+  void WaitForSigchld();
+  void OnSigchld();
+  void ReadInotify();
+  void ScanProcesses();
+  std::optional<std::string> CookieKeyOf(pid_t pid);
+
+  boost::asio::io_context& io_;
+  RunnerOptions options_;
+  const Clock& clock_;
+  Containment containment_;
+  std::string boot_id_;
+  pid_t self_pid_;
+  std::vector<std::string> base_env_;  // the daemon's, filtered, without WARDEN_*
+  std::string base_path_;              // the daemon's PATH
+  Spawner spawner_;
+  std::unique_ptr<CgroupPool> pool_;  // cgroup mode only
+  boost::asio::signal_set sigchld_;
+  std::optional<boost::asio::posix::stream_descriptor> inotify_;  // cgroup mode only
+  std::array<char, 8192> inotify_buffer_;
+
+  std::map<pid_t, std::shared_ptr<LocalProcessTree>> trees_;  // by leader pid
+  std::unordered_map<int, LocalProcessTree*> by_watch_;       // inotify wd -> tree
+  std::unordered_map<const LocalProcessTree*, int> watch_of_;
+  std::unordered_map<std::string, LocalProcessTree*> by_cookie_;  // pgroup mode
+  std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
+  bool scan_pending_ = false;
+  // Posted handlers hold a weak_ptr to this and do nothing once the runner is gone.
+  std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
+};
+
+}  // namespace warden::process

@@ -1,0 +1,351 @@
+#include "process/local_process_tree.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <boost/asio/post.hpp>
+#include <utility>
+
+#include "process/cgroup.h"
+#include "process/local_process_runner.h"
+#include "process/pidfd.h"
+
+namespace warden::process {
+namespace {
+
+// glibc's idtype_t has no P_PIDFD yet (Linux 5.4, <linux/wait.h>).
+constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);
+
+}  // namespace
+
+LocalProcessTree::LocalProcessTree(LocalProcessRunner* runner, boost::asio::io_context& io,
+                                   const Clock& clock, ContainmentMode mode, TreeTimeouts timeouts,
+                                   ProcessIdentity identity, UniqueFd pidfd, Pipes pipes,
+                                   LaunchCallbacks callbacks)
+    : runner_(runner),
+      io_(io),
+      clock_(clock),
+      mode_(mode),
+      timeouts_(timeouts),
+      identity_(std::move(identity)),
+      pidfd_(io, pidfd.Release()),
+      pipes_(std::move(pipes)),
+      callbacks_(std::move(callbacks)),
+      timer_(io) {}
+
+LocalProcessTree::~LocalProcessTree() = default;
+
+void LocalProcessTree::Start() {
+  pidfd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                    [self = shared_from_this()](boost::system::error_code ec) {
+                      if (!ec) self->OnLeaderMaybeExited();
+                    });
+  for (auto* pipe : {&pipes_.stdout_pipe, &pipes_.stderr_pipe, &pipes_.notify_pipe}) {
+    if (*pipe) (*pipe)->Start();
+  }
+}
+
+void LocalProcessTree::OnLeaderMaybeExited() {
+  if (leader_exited_ || runner_ == nullptr || !pidfd_.is_open()) return;
+  siginfo_t info{};
+  // pgroup mode peeks (WNOWAIT): the zombie keeps the group id from being recycled until
+  // Finish() reaps it. cgroup mode reaps at once: it signals members through pidfds only.
+  int flags = WEXITED | WNOHANG | (mode_ == ContainmentMode::kProcessGroup ? WNOWAIT : 0);
+  if (::waitid(kPidfdIdType, static_cast<id_t>(pidfd_.native_handle()), &info, flags) != 0 ||
+      info.si_pid == 0) {
+    return;
+  }
+  leader_exited_ = true;
+  leader_reaped_ = mode_ == ContainmentMode::kCgroup;
+  exit_.leader_exited_ms = NowMs();
+  if (info.si_code == CLD_EXITED) {
+    exit_.exit_code = info.si_status;
+  } else {
+    exit_.signal = info.si_status;
+  }
+  if (mode_ == ContainmentMode::kCgroup) {
+    OnCgroupEvents();
+  } else {
+    runner_->RequestScan();
+  }
+}
+
+void LocalProcessTree::OnCgroupEvents() {
+  if (finished_ || runner_ == nullptr || mode_ != ContainmentMode::kCgroup) return;
+  Result<CgroupEvents> events = ReadCgroupEvents(identity_.cgroup_path);
+  if (events.ok()) {
+    tree_empty_ = !events->populated;
+    frozen_ = events->frozen;
+  } else {
+    tree_empty_ = events.status().code() == StatusCode::kNotFound;
+  }
+  if (paused_ && (frozen_ || tree_empty_)) CompletePauseWaiters(Status::Ok());
+  CheckEmpty();
+}
+
+void LocalProcessTree::OnScan(std::vector<pid_t> group_members, std::vector<pid_t> escapees) {
+  if (finished_) return;
+  group_members_ = std::move(group_members);
+  escapees_ = std::move(escapees);
+  // Escapees found after the phase's signal went out get it now (the re-read loop).
+  if (phase_ == Phase::kTerm) SignalEscapees(SIGTERM, /*only_new=*/true);
+  if (phase_ == Phase::kKill) SignalEscapees(SIGKILL, /*only_new=*/true);
+  tree_empty_ = group_members_.empty() && escapees_.empty();
+  CheckEmpty();
+}
+
+void LocalProcessTree::CheckEmpty() {
+  if (finished_ || !leader_exited_) return;
+  if (tree_empty_) {
+    Finish();
+    return;
+  }
+  // The leader is gone but members remain: the node is done, its leftovers are stopped.
+  if (phase_ == Phase::kNone && !exit_.leftovers_terminated) {
+    exit_.leftovers_terminated = true;
+    StartTermination(timeouts_.leftover_grace);
+  }
+}
+
+void LocalProcessTree::Terminate(std::chrono::milliseconds grace,
+                                 std::function<void(const TerminationReport&)> done) {
+  if (finished_ || runner_ == nullptr) {
+    TerminationReport report;
+    report.graceful = true;
+    boost::asio::post(io_, [done = std::move(done), report] { done(report); });
+    return;
+  }
+  terminate_waiters_.push_back(std::move(done));
+  if (phase_ == Phase::kNone) {
+    StartTermination(grace);
+  } else if (phase_ == Phase::kTerm) {
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    if (deadline < deadline_) ArmTimer(deadline);
+  }
+}
+
+void LocalProcessTree::StartTermination(std::chrono::milliseconds grace) {
+  phase_ = Phase::kTerm;
+  report_ = TerminationReport{};
+  report_.sigterm_sent_ms = NowMs();
+  signalled_.clear();
+  SignalMembers(SIGTERM);
+  Thaw();
+  ArmTimer(std::chrono::steady_clock::now() + grace);
+  // pgroup: escapees adopted since the last scan are found and signalled by the next one.
+  if (mode_ == ContainmentMode::kProcessGroup) runner_->RequestScan();
+}
+
+void LocalProcessTree::ArmTimer(std::chrono::steady_clock::time_point deadline) {
+  deadline_ = deadline;
+  timer_.expires_at(deadline);
+  timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self) self->OnTimer();
+  });
+}
+
+void LocalProcessTree::OnTimer() {
+  if (finished_ || runner_ == nullptr) return;
+  if (phase_ == Phase::kTerm) {
+    phase_ = Phase::kKill;
+    report_.sigkill_sent_ms = NowMs();
+    signalled_.clear();
+    if (mode_ == ContainmentMode::kCgroup) {
+      // Atomic: also catches processes forked while we kill.
+      Status status = WriteCgroupFile(identity_.cgroup_path, "cgroup.kill", "1");
+      if (!status.ok()) SignalMembers(SIGKILL);
+    } else {
+      SignalMembers(SIGKILL);
+      runner_->RequestScan();
+    }
+    ArmTimer(std::chrono::steady_clock::now() + timeouts_.kill_timeout);
+    return;
+  }
+  if (phase_ == Phase::kKill) {
+    // Survived SIGKILL for kill_timeout (D state): report, finish the call, keep watching.
+    phase_ = Phase::kNone;
+    report_.unkillable = ListMembers();
+    report_.graceful = false;
+    for (auto& waiter : terminate_waiters_) {
+      boost::asio::post(io_, [waiter = std::move(waiter), report = report_] { waiter(report); });
+    }
+    terminate_waiters_.clear();
+  }
+}
+
+void LocalProcessTree::SignalMembers(int signo) {
+  const bool also_continue = signo == SIGTERM;
+  if (mode_ == ContainmentMode::kCgroup) {
+    // No cgroup-wide SIGTERM exists: signal each member through a pidfd and re-read the
+    // member list until no new pid appears (a member may fork while we go).
+    for (int round = 0; round < 64; ++round) {
+      Result<std::vector<pid_t>> pids = ReadCgroupProcs(identity_.cgroup_path);
+      if (!pids.ok()) return;
+      bool any_new = false;
+      for (pid_t pid : *pids) {
+        if (!signalled_.insert(pid).second) continue;
+        any_new = true;
+        Result<UniqueFd> pidfd = OpenPidfd(pid);
+        if (!pidfd.ok()) continue;
+        (void)SendSignal(*pidfd, signo);
+        if (also_continue) (void)SendSignal(*pidfd, SIGCONT);
+      }
+      if (!any_new) return;
+    }
+    return;
+  }
+  // pgroup: the leader is unreaped until Finish(), so the group id is still ours.
+  if (!leader_reaped_) {
+    ::kill(-identity_.pgid, signo);
+    if (also_continue) ::kill(-identity_.pgid, SIGCONT);
+  }
+  SignalEscapees(signo, /*only_new=*/false);
+}
+
+void LocalProcessTree::SignalEscapees(int signo, bool only_new) {
+  // Every escapee is an unreaped child of the daemon (only this thread reaps), so its pid
+  // and, if it leads one, its group id cannot have been recycled.
+  for (pid_t pid : escapees_) {
+    if (!signalled_.insert(pid).second && only_new) continue;
+    if (::kill(-pid, signo) != 0) ::kill(pid, signo);
+    if (signo == SIGTERM && ::kill(-pid, SIGCONT) != 0) ::kill(pid, SIGCONT);
+  }
+}
+
+void LocalProcessTree::Thaw() {
+  if (!paused_) return;
+  if (mode_ == ContainmentMode::kCgroup) {
+    (void)WriteCgroupFile(identity_.cgroup_path, "cgroup.freeze", "0");
+  }  // pgroup: SignalMembers(SIGTERM) has sent SIGCONT already.
+  total_paused_ += std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - paused_at_);
+  paused_ = false;
+  frozen_ = false;
+  CompletePauseWaiters(Status::Conflict("tree is being terminated"));
+}
+
+std::vector<pid_t> LocalProcessTree::ListMembers() const {
+  if (mode_ == ContainmentMode::kCgroup) {
+    Result<std::vector<pid_t>> pids = ReadCgroupProcs(identity_.cgroup_path);
+    return pids.ok() ? *pids : std::vector<pid_t>{};
+  }
+  std::vector<pid_t> pids = group_members_;
+  pids.insert(pids.end(), escapees_.begin(), escapees_.end());
+  if (!leader_exited_) pids.push_back(identity_.pid);
+  return pids;
+}
+
+void LocalProcessTree::Pause(std::function<void(Status)> done) {
+  if (finished_ || runner_ == nullptr || phase_ != Phase::kNone) {
+    Status status = Status::Conflict(finished_ ? "tree has finished" : "tree is being terminated");
+    boost::asio::post(io_, [done = std::move(done), status] { done(status); });
+    return;
+  }
+  if (!paused_) {
+    paused_ = true;
+    frozen_ = false;
+    paused_at_ = std::chrono::steady_clock::now();
+    if (mode_ == ContainmentMode::kCgroup) {
+      Status status = WriteCgroupFile(identity_.cgroup_path, "cgroup.freeze", "1");
+      if (!status.ok()) {
+        paused_ = false;
+        boost::asio::post(io_, [done = std::move(done), status] { done(status); });
+        return;
+      }
+    } else {
+      if (!leader_reaped_) ::kill(-identity_.pgid, SIGSTOP);
+      SignalEscapees(SIGSTOP, /*only_new=*/false);
+      frozen_ = true;
+    }
+  }
+  pause_waiters_.push_back(std::move(done));
+  if (frozen_) {
+    CompletePauseWaiters(Status::Ok());
+  } else {
+    OnCgroupEvents();  // the freeze may already have taken effect
+  }
+}
+
+void LocalProcessTree::Resume(std::function<void(Result<std::chrono::milliseconds>)> done) {
+  if (!paused_ || runner_ == nullptr) {
+    Status status = Status::Conflict("tree is not paused");
+    boost::asio::post(io_, [done = std::move(done), status] { done(status); });
+    return;
+  }
+  if (mode_ == ContainmentMode::kCgroup) {
+    (void)WriteCgroupFile(identity_.cgroup_path, "cgroup.freeze", "0");
+  } else {
+    if (!leader_reaped_) ::kill(-identity_.pgid, SIGCONT);
+    SignalEscapees(SIGCONT, /*only_new=*/false);
+  }
+  auto paused_for = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - paused_at_);
+  total_paused_ += paused_for;
+  paused_ = false;
+  frozen_ = false;
+  CompletePauseWaiters(Status::Ok());
+  boost::asio::post(io_, [done = std::move(done), paused_for] { done(paused_for); });
+}
+
+void LocalProcessTree::CompletePauseWaiters(const Status& status) {
+  for (auto& waiter : pause_waiters_) {
+    boost::asio::post(io_, [waiter = std::move(waiter), status] { waiter(status); });
+  }
+  pause_waiters_.clear();
+}
+
+void LocalProcessTree::Finish() {
+  finished_ = true;
+  exit_.tree_empty_ms = NowMs();
+  timer_.cancel();
+  if (!leader_reaped_) {
+    siginfo_t info{};
+    ::waitid(kPidfdIdType, static_cast<id_t>(pidfd_.native_handle()), &info, WEXITED | WNOHANG);
+    leader_reaped_ = true;
+  }
+  boost::system::error_code ignored;
+  pidfd_.close(ignored);
+  if (pipes_.stdout_pipe) {
+    pipes_.stdout_pipe->DrainAndClose();
+    exit_.stdout_bytes = pipes_.stdout_pipe->bytes_kept();
+    exit_.stdout_dropped = pipes_.stdout_pipe->bytes_dropped();
+  }
+  if (pipes_.stderr_pipe) {
+    pipes_.stderr_pipe->DrainAndClose();
+    exit_.stderr_bytes = pipes_.stderr_pipe->bytes_kept();
+    exit_.stderr_dropped = pipes_.stderr_pipe->bytes_dropped();
+  }
+  if (pipes_.notify_pipe) pipes_.notify_pipe->DrainAndClose();
+
+  report_.tree_empty_ms = exit_.tree_empty_ms;
+  report_.graceful = !report_.sigkill_sent_ms.has_value();
+  for (auto& waiter : terminate_waiters_) {
+    boost::asio::post(io_, [waiter = std::move(waiter), report = report_] { waiter(report); });
+  }
+  terminate_waiters_.clear();
+  phase_ = Phase::kNone;
+  if (paused_) {
+    paused_ = false;
+    total_paused_ += std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - paused_at_);
+    CompletePauseWaiters(Status::Ok());
+  }
+  if (callbacks_.on_exit) {
+    boost::asio::post(io_,
+                      [on_exit = std::move(callbacks_.on_exit), exit = exit_] { on_exit(exit); });
+  }
+  if (runner_ != nullptr) runner_->Forget(this);
+}
+
+void LocalProcessTree::Detach() {
+  runner_ = nullptr;
+  timer_.cancel();
+  boost::system::error_code ignored;
+  pidfd_.close(ignored);
+  for (auto* pipe : {&pipes_.stdout_pipe, &pipes_.stderr_pipe, &pipes_.notify_pipe}) {
+    if (*pipe) (*pipe)->DrainAndClose();
+  }
+}
+
+}  // namespace warden::process

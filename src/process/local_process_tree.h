@@ -1,0 +1,123 @@
+// LocalProcessTree: the real ProcessTree, one per launched node attempt. Made only by
+// LocalProcessRunner, which feeds it the events it cannot see alone (cgroup.events changes,
+// results of the /proc scan that finds process-group members and adopted escapees).
+//
+// What "the tree" is:
+//   cgroup  every process in the node's cgroup.
+//   pgroup  the leader's process group, plus children the daemon adopted (as subreaper)
+//           that still carry the node's cookie; an escapee that is a group leader is
+//           signalled as a group. Escapees that both left the session and dropped the
+//           cookie (`setsid env -i ...`) are not contained in this mode: use cgroups.
+//
+// Signal safety: in cgroup mode members are signalled through pidfds, SIGKILL is cgroup.kill.
+// In pgroup mode the leader's zombie is kept (waitid WNOWAIT) until the group is empty, so
+// kill(-pgid) can never reach a recycled group; the leader is reaped only at Finish().
+//
+// Thread: the io_context thread only (see process_runner.h).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "base/clock.h"
+#include "process/output_pipe.h"
+#include "process/process_runner.h"
+#include "process/unique_fd.h"
+
+namespace warden::process {
+
+class LocalProcessRunner;
+
+struct TreeTimeouts {
+  std::chrono::milliseconds kill_timeout{5000};
+  std::chrono::milliseconds leftover_grace{2000};
+};
+
+class LocalProcessTree final : public ProcessTree,
+                               public std::enable_shared_from_this<LocalProcessTree> {
+ public:
+  struct Pipes {
+    std::shared_ptr<OutputPipe> stdout_pipe;
+    std::shared_ptr<OutputPipe> stderr_pipe;
+    std::shared_ptr<OutputPipe> notify_pipe;
+  };
+
+  LocalProcessTree(LocalProcessRunner* runner, boost::asio::io_context& io, const Clock& clock,
+                   ContainmentMode mode, TreeTimeouts timeouts, ProcessIdentity identity,
+                   UniqueFd pidfd, Pipes pipes, LaunchCallbacks callbacks);
+  ~LocalProcessTree() override;
+
+  // ProcessTree.
+  const ProcessIdentity& identity() const override { return identity_; }
+  bool finished() const override { return finished_; }
+  void Terminate(std::chrono::milliseconds grace,
+                 std::function<void(const TerminationReport&)> done) override;
+  void Pause(std::function<void(Status)> done) override;
+  void Resume(std::function<void(Result<std::chrono::milliseconds>)> done) override;
+  std::chrono::milliseconds total_paused() const override { return total_paused_; }
+
+ private:
+  friend class LocalProcessRunner;
+  enum class Phase { kNone, kTerm, kKill };
+
+  // Runner-facing events.
+  void Start();
+  // The leader may have exited (pidfd readable, or SIGCHLD named it).
+  void OnLeaderMaybeExited();
+  // cgroup.events changed.
+  void OnCgroupEvents();
+  // pgroup mode: the members the latest /proc scan found (leader excluded).
+  void OnScan(std::vector<pid_t> group_members, std::vector<pid_t> escapees);
+  // The runner is going away: stop every asynchronous operation, touch no process.
+  void Detach();
+
+  void StartTermination(std::chrono::milliseconds grace);
+  void ArmTimer(std::chrono::steady_clock::time_point deadline);
+  void OnTimer();
+  void SignalMembers(int signo);
+  void SignalEscapees(int signo, bool only_new);
+  void Thaw();
+  std::vector<pid_t> ListMembers() const;
+  void CheckEmpty();
+  void Finish();
+  void CompletePauseWaiters(const Status& status);
+  int64_t NowMs() const { return clock_.WallMs(); }
+
+  LocalProcessRunner* runner_;  // null once detached
+  boost::asio::io_context& io_;
+  const Clock& clock_;
+  const ContainmentMode mode_;
+  const TreeTimeouts timeouts_;
+  ProcessIdentity identity_;
+  boost::asio::posix::stream_descriptor pidfd_;
+  Pipes pipes_;
+  LaunchCallbacks callbacks_;
+  boost::asio::steady_timer timer_;
+
+  bool leader_exited_ = false;
+  bool leader_reaped_ = false;
+  ExitInfo exit_;
+  bool tree_empty_ = false;  // cgroup: populated 0; pgroup: the last scan found no member
+  bool finished_ = false;
+
+  Phase phase_ = Phase::kNone;
+  std::chrono::steady_clock::time_point deadline_;
+  TerminationReport report_;
+  std::vector<std::function<void(const TerminationReport&)>> terminate_waiters_;
+  std::set<pid_t> signalled_;         // members already sent the current phase's signal
+  std::vector<pid_t> group_members_;  // pgroup: latest scan
+  std::vector<pid_t> escapees_;       // pgroup: latest scan
+
+  bool paused_ = false;
+  bool frozen_ = false;
+  std::chrono::steady_clock::time_point paused_at_;
+  std::chrono::milliseconds total_paused_{0};
+  std::vector<std::function<void(Status)>> pause_waiters_;
+};
+
+}  // namespace warden::process

@@ -1,0 +1,99 @@
+#include "process/output_pipe.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace warden::process {
+
+OutputPipe::OutputPipe(boost::asio::io_context& io, UniqueFd read_end)
+    : pipe_(io, read_end.Release()) {}
+
+std::shared_ptr<OutputPipe> OutputPipe::ToFile(boost::asio::io_context& io, UniqueFd read_end,
+                                               UniqueFd file, uint64_t cap_bytes) {
+  std::shared_ptr<OutputPipe> pipe(new OutputPipe(io, std::move(read_end)));
+  pipe->file_ = std::move(file);
+  pipe->cap_ = cap_bytes;
+  return pipe;
+}
+
+std::shared_ptr<OutputPipe> OutputPipe::ToLines(boost::asio::io_context& io, UniqueFd read_end,
+                                                size_t line_max, LineHandler on_line) {
+  std::shared_ptr<OutputPipe> pipe(new OutputPipe(io, std::move(read_end)));
+  pipe->lines_ = true;
+  pipe->line_max_ = line_max;
+  pipe->on_line_ = std::move(on_line);
+  return pipe;
+}
+
+void OutputPipe::Start() { ReadMore(); }
+
+void OutputPipe::ReadMore() {
+  pipe_.async_read_some(boost::asio::buffer(buffer_),
+                        [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                          if (n > 0) self->Consume(self->buffer_.data(), n);
+                          if (!ec && self->pipe_.is_open()) self->ReadMore();
+                        });
+}
+
+void OutputPipe::DrainAndClose() {
+  if (!pipe_.is_open()) return;
+  int fd = pipe_.native_handle();
+  for (;;) {
+    ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    Consume(buffer_.data(), static_cast<size_t>(n));
+  }
+  boost::system::error_code ignored;
+  pipe_.close(ignored);
+  file_.Reset();
+}
+
+void OutputPipe::Consume(const char* data, size_t size) {
+  if (!lines_) {
+    uint64_t room = kept_ < cap_ ? cap_ - kept_ : 0;
+    size_t keep = size < room ? size : static_cast<size_t>(room);
+    if (keep > 0 && file_.valid()) {
+      // A regular file: write(2) does not block on the event loop for long, and a failed
+      // write (disk full) only loses output, never the node.
+      size_t done = 0;
+      while (done < keep) {
+        ssize_t w = ::write(file_.get(), data + done, keep - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += static_cast<size_t>(w);
+      }
+    }
+    kept_ += keep;
+    dropped_ += size - keep;
+    return;
+  }
+  for (size_t i = 0; i < size; ++i) {
+    char c = data[i];
+    if (c != '\n') {
+      if (overlong_) continue;
+      partial_.push_back(c);
+      if (partial_.size() > line_max_) {
+        overlong_ = true;
+        partial_.clear();
+      }
+      continue;
+    }
+    if (!overlong_) {
+      std::string_view line(partial_);
+      size_t eq = line.find('=');
+      if (eq != std::string_view::npos && eq > 0) {
+        kept_ += line.size() + 1;
+        on_line_(line.substr(0, eq), line.substr(eq + 1));
+      } else {
+        dropped_ += line.size() + 1;
+      }
+    }
+    overlong_ = false;
+    partial_.clear();
+  }
+}
+
+}  // namespace warden::process

@@ -1,0 +1,64 @@
+// OutputPipe: the daemon's end of one pipe from a node (stdout, stderr or the notify fd),
+// read asynchronously on the io_context thread.
+//
+//   file mode   appends to a capture file up to a byte cap, then counts what it drops; the
+//               node is never blocked (the pipe is always drained).
+//   line mode   splits `key=value` lines and hands each to a callback.
+//
+// Thread: the io_context thread only. The object must be held by shared_ptr while reading.
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "process/unique_fd.h"
+
+namespace warden::process {
+
+class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
+ public:
+  using LineHandler = std::function<void(std::string_view key, std::string_view value)>;
+
+  // File mode. `file` may be empty (discard). `read_end` must be non-blocking.
+  static std::shared_ptr<OutputPipe> ToFile(boost::asio::io_context& io, UniqueFd read_end,
+                                            UniqueFd file, uint64_t cap_bytes);
+  // Line mode: `on_line` is called for every complete line of at most `line_max` bytes that
+  // holds '='.
+  static std::shared_ptr<OutputPipe> ToLines(boost::asio::io_context& io, UniqueFd read_end,
+                                             size_t line_max, LineHandler on_line);
+
+  // Starts reading until end of file.
+  void Start();
+  // Reads whatever is buffered without waiting, then closes: called once the tree is empty,
+  // so no writer is left (a writer that escaped the tree may still hold the pipe; it will
+  // get EPIPE).
+  void DrainAndClose();
+
+  uint64_t bytes_kept() const { return kept_; }
+  uint64_t bytes_dropped() const { return dropped_; }
+
+ private:
+  OutputPipe(boost::asio::io_context& io, UniqueFd read_end);
+  void Consume(const char* data, size_t size);
+  void ReadMore();
+
+  boost::asio::posix::stream_descriptor pipe_;
+  UniqueFd file_;
+  uint64_t cap_ = 0;
+  uint64_t kept_ = 0;
+  uint64_t dropped_ = 0;
+  bool lines_ = false;
+  size_t line_max_ = 0;
+  bool overlong_ = false;  // inside a line longer than line_max_: skip to its end
+  std::string partial_;
+  LineHandler on_line_;
+  std::array<char, 65536> buffer_;
+};
+
+}  // namespace warden::process

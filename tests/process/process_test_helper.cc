@@ -1,0 +1,149 @@
+// process_test_helper: small, predictable process trees for the process-control tests.
+//
+//   coop N         TERM handler that exits 0; forks N children that do the same; the leader
+//                  waits for every child before exiting (a cooperative tree)
+//   ignore N       ignores SIGTERM; forks N children that ignore it too; all pause for ever
+//   escape         forks a child that calls setsid() and forks a grandchild that ignores
+//                  SIGTERM; the child exits at once, so the grandchild is orphaned outside
+//                  the node's session; the leader pauses (TERM: default action)
+//   escape-clean   as escape, but the grandchild also wipes its environment (no cookie)
+//   fds            prints the entries of /proc/self/fd (space separated) and exits 0
+//   exit CODE      exits with CODE
+//   notify TEXT... writes each TEXT and a newline to $WARDEN_NOTIFY_FD, then exits 0
+//   spew BYTES     writes BYTES bytes of 'x' to stdout, then exits 0
+//
+// Every process of a tree writes "pid=<pid>" to the notify fd as it starts.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+int NotifyFd() {
+  const char* text = std::getenv("WARDEN_NOTIFY_FD");
+  return text == nullptr ? -1 : std::atoi(text);
+}
+
+void AnnouncePid() {
+  int fd = NotifyFd();
+  if (fd < 0) return;
+  std::string line = "pid=" + std::to_string(::getpid()) + "\n";
+  (void)!::write(fd, line.data(), line.size());
+}
+
+void OnTerm(int) { _exit(0); }
+
+[[noreturn]] void PauseForever() {
+  for (;;) ::pause();
+}
+
+int Coop(int children) {
+  signal(SIGTERM, OnTerm);
+  AnnouncePid();
+  for (int i = 0; i < children; ++i) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      AnnouncePid();
+      PauseForever();
+    }
+  }
+  if (children == 0) PauseForever();
+  // The leader leaves only once its children have: ignore TERM until then.
+  signal(SIGTERM, [](int) {});
+  while (::wait(nullptr) > 0 || errno == EINTR) {
+  }
+  return 0;
+}
+
+int Ignore(int children) {
+  signal(SIGTERM, SIG_IGN);
+  AnnouncePid();
+  for (int i = 0; i < children; ++i) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      AnnouncePid();
+      PauseForever();
+    }
+  }
+  PauseForever();
+}
+
+int Escape(bool wipe_env) {
+  AnnouncePid();
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::setsid();
+    if (::fork() == 0) {
+      signal(SIGTERM, SIG_IGN);
+      int fd = NotifyFd();
+      std::string line = "escapee=" + std::to_string(::getpid()) + "\n";
+      (void)!::write(fd, line.data(), line.size());
+      if (wipe_env) {
+        ::close(fd);
+        char* argv[] = {const_cast<char*>("sleep"), const_cast<char*>("1000"), nullptr};
+        char* envp[] = {nullptr};
+        ::execve("/bin/sleep", argv, envp);
+      }
+      PauseForever();
+    }
+    _exit(0);
+  }
+  ::waitpid(child, nullptr, 0);
+  PauseForever();
+}
+
+int ListFds() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  int own = ::dirfd(dir);
+  std::string out;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    if (std::atoi(entry->d_name) == own) continue;
+    out += entry->d_name;
+    out += ' ';
+  }
+  ::closedir(dir);
+  std::fputs(out.c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 64;
+  std::string mode = argv[1];
+  int n = argc > 2 ? std::atoi(argv[2]) : 0;
+  if (mode == "coop") return Coop(n);
+  if (mode == "ignore") return Ignore(n);
+  if (mode == "escape") return Escape(false);
+  if (mode == "escape-clean") return Escape(true);
+  if (mode == "fds") return ListFds();
+  if (mode == "exit") return n;
+  if (mode == "notify") {
+    int fd = NotifyFd();
+    for (int i = 2; i < argc; ++i) {
+      std::string line = std::string(argv[i]) + "\n";
+      (void)!::write(fd, line.data(), line.size());
+    }
+    return 0;
+  }
+  if (mode == "spew") {
+    std::string chunk(4096, 'x');
+    long left = std::atol(argv[2]);
+    while (left > 0) {
+      long size = left < 4096 ? left : 4096;
+      ssize_t w = ::write(1, chunk.data(), static_cast<size_t>(size));
+      if (w <= 0) return 1;
+      left -= w;
+    }
+    return 0;
+  }
+  return 64;
+}
