@@ -239,11 +239,11 @@ void FakeProcessRunner::CheckThread(std::string_view what) {
   }
 }
 
-void FakeProcessRunner::FailLaunches(const std::string& node_id, Status status) {
-  if (status.ok()) {
+void FakeProcessRunner::FailLaunches(const std::string& node_id, Status status, int times) {
+  if (status.ok() || times == 0) {
     launch_failures_.erase(node_id);
   } else {
-    launch_failures_[node_id] = std::move(status);
+    launch_failures_[node_id] = {std::move(status), times};
   }
 }
 
@@ -287,9 +287,13 @@ Result<std::shared_ptr<process::ProcessTree>> FakeProcessRunner::Launch(const La
     }
   }
   if (auto failure = launch_failures_.find(cookie.node_id); failure != launch_failures_.end()) {
-    record.result = failure->second;
+    Status status = failure->second.status;
+    if (failure->second.remaining > 0 && --failure->second.remaining == 0) {
+      launch_failures_.erase(failure);
+    }
+    record.result = status;
     launches_.push_back(std::move(record));
-    return failure->second;
+    return status;
   }
   if (on_launch) on_launch(spec);
 

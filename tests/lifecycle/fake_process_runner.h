@@ -149,8 +149,8 @@ class FakeProcessRunner final : public process::ProcessRunner {
   void set_containment(process::ContainmentMode mode) { mode_ = mode; }
   // Every later launch of `node_id` (any execution, any attempt) fails with `status`:
   // NotFound stands for "executable not found" (127), InvalidArgument for "cannot execute"
-  // (126). An ok status clears it.
-  void FailLaunches(const std::string& node_id, Status status);
+  // (126). With `times` > 0, only that many launches fail. An ok status clears it.
+  void FailLaunches(const std::string& node_id, Status status, int times = -1);
   // How later launches of `node_id` answer SIGTERM (default kExitOnTerm).
   void SetTermBehavior(const std::string& node_id, TermBehavior behavior);
   // After SIGKILL, how long an unkillable member survives before it is reported.
@@ -203,7 +203,11 @@ class FakeProcessRunner final : public process::ProcessRunner {
   const std::thread::id thread_;
   process::ContainmentMode mode_ = process::ContainmentMode::kProcessGroup;
   std::chrono::milliseconds kill_timeout_{20};
-  std::map<std::string, Status, std::less<>> launch_failures_;
+  struct ScriptedFailure {
+    Status status;
+    int remaining = -1;  // -1: forever
+  };
+  std::map<std::string, ScriptedFailure, std::less<>> launch_failures_;
   std::map<std::string, TermBehavior, std::less<>> term_behaviors_;
   std::vector<LaunchRecord> launches_;
   size_t max_running_seen_ = 0;
