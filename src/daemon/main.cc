@@ -1,97 +1,193 @@
 // wardend: the Warden daemon.
-#include <spdlog/sinks/stdout_color_sinks.h>
+//
+// Start-up is a sequence, and nothing says "ready" before it has finished: parse flags,
+// catch signals, lock the data directory, check the socket path, open the journal, detect
+// containment and make the process runner, make the execution manager, publish the socket
+// (with its final permissions, in one rename), tell systemd READY=1.
+//
+// Shutdown (SIGTERM or SIGINT): refuse new work, stop every active execution with reason
+// server_shutdown under one grace, close the connections, journal daemon.stopped, remove
+// the socket, exit 0. A second signal turns the running stops into SIGKILL at once.
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/program_options.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
 #include <iostream>
 #include <string>
+#include <variant>
 
+#include "api/http_server.h"
+#include "api/metrics.h"
+#include "api/request_handler.h"
+#include "api/token_file.h"
+#include "daemon/daemon_options.h"
 #include "daemon/data_dir.h"
+#include "daemon/logging.h"
+#include "daemon/socket_file.h"
+#include "daemon/systemd_notify.h"
 #include "journal/journal.h"
-
-namespace po = boost::program_options;
+#include "lifecycle/execution_manager.h"
+#include "process/local_process_runner.h"
 
 namespace {
 
 constexpr int kExitUsage = 64;
 constexpr int kExitUnavailable = 69;
+// After the executions have stopped, how long open connections get to finish their answer.
+constexpr std::chrono::milliseconds kDrainDeadline{2000};
 
 std::string DaemonPayload() {
   return "{\"pid\":" + std::to_string(getpid()) + ",\"version\":\"" WARDEN_VERSION "\"}";
 }
 
+bool Journal(warden::journal::Journal& journal, std::string_view kind) {
+  warden::journal::Event event;
+  event.kind = kind;
+  event.payload = DaemonPayload();
+  auto r = journal.Append(event, warden::journal::Durability::kDurable);
+  if (!r.ok()) spdlog::error("cannot record {}: {}", kind, r.status().message());
+  return r.ok();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data_dir;
-  std::string log_level;
-  po::options_description options("wardend options");
-  options.add_options()("help,h", "show this help")(
-      "data-dir", po::value(&data_dir)->default_value(warden::daemon::DefaultDataDir()),
-      "directory for the journal (warden.db), logs and the lock")(
-      "log-level", po::value(&log_level)->default_value("info"),
-      "trace, debug, info, warn, error or off");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, options), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "wardend: " << e.what() << "\n" << options;
+  using namespace warden;
+  auto parsed = daemon::ParseDaemonOptions(argc, argv, std::cout, std::cerr);
+  if (const int* exit_code = std::get_if<int>(&parsed)) return *exit_code;
+  const daemon::DaemonOptions& options = std::get<daemon::DaemonOptions>(parsed);
+  if (Status s = daemon::SetUpLogging(options.log_level); !s.ok()) {
+    std::cerr << "wardend: " << s.message() << "\n";
     return kExitUsage;
   }
-  if (vm.count("help")) {
-    std::cout << options;
-    return 0;
-  }
-  auto level = spdlog::level::from_str(log_level);
-  if (level == spdlog::level::off && log_level != "off") {
-    std::cerr << "wardend: --log-level: unknown level '" << log_level << "'\n";
-    return kExitUsage;
-  }
-  spdlog::set_default_logger(spdlog::stderr_color_mt("wardend"));
-  spdlog::set_level(level);
 
   // Signals are caught from here on, before anything says "ready": a SIGTERM that arrives
-  // during start-up is handled as a shutdown, not by the default action.
+  // during start-up is queued and handled as a shutdown once the loop runs, not by the
+  // default action.
   boost::asio::io_context io;
-  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    spdlog::info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
-  });
+  signal(SIGPIPE, SIG_IGN);  // a client that hangs up is an error code, not a death
+  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  boost::asio::signal_set hup_signal(io, SIGHUP);
 
-  auto dir = warden::daemon::DataDir::Acquire(data_dir);
+  auto dir = daemon::DataDir::Acquire(options.data_dir);
   if (!dir.ok()) {
     spdlog::error("{}", dir.status().message());
     return kExitUnavailable;
   }
-  auto journal = warden::journal::Journal::Open(dir->JournalPath());
+  if (Status s = daemon::AddLogFile(dir->path()); !s.ok()) spdlog::warn("{}", s.message());
+  auto socket = daemon::SocketFile::Prepare(options.socket_path);
+  if (!socket.ok()) {
+    spdlog::error("{}", socket.status().message());
+    return kExitUnavailable;
+  }
+  std::map<std::string, std::string> tokens;
+  if (options.listen_address) {
+    auto loaded = api::LoadTokenFile(options.token_file);
+    if (!loaded.ok()) {
+      spdlog::error("--token-file: {}", loaded.status().message());
+      return kExitUsage;
+    }
+    tokens = std::move(*loaded);
+  }
+
+  auto journal = journal::Journal::Open(dir->JournalPath());
   if (!journal.ok()) {
     spdlog::error("{}", journal.status().message());
     return kExitUnavailable;
   }
-  warden::journal::Event started;
-  started.kind = warden::journal::kind::kDaemonStarted;
-  started.payload = DaemonPayload();
-  if (auto r = (*journal)->Append(started, warden::journal::Durability::kDurable); !r.ok()) {
-    spdlog::error("cannot record the start: {}", r.status().message());
+  if (!Journal(**journal, journal::kind::kDaemonStarted)) return kExitUnavailable;
+
+  process::RunnerOptions runner_options;
+  runner_options.containment = options.containment;
+  auto runner = process::LocalProcessRunner::Create(io, runner_options);
+  if (!runner.ok()) {
+    spdlog::error("cannot contain node processes: {}", runner.status().message());
+    Journal(**journal, journal::kind::kDaemonStopped);
     return kExitUnavailable;
   }
-  spdlog::info("wardend {} ready: data directory {}, journal {}", WARDEN_VERSION, dir->path(),
-               dir->JournalPath());
+  spdlog::info("containment: {} ({})",
+               process::ContainmentModeName((*runner)->containment_info().mode),
+               (*runner)->containment_info().reason);
+
+  lifecycle::ManagerOptions manager_options;
+  manager_options.default_grace_ms = options.grace_ms;
+  manager_options.max_running = options.max_running;
+  manager_options.log_dir = dir->path() + "/output";
+  std::error_code ec;
+  std::filesystem::create_directories(manager_options.log_dir, ec);
+  if (ec) {
+    spdlog::error("cannot create {}: {}", manager_options.log_dir, ec.message());
+    Journal(**journal, journal::kind::kDaemonStopped);
+    return kExitUnavailable;
+  }
+  lifecycle::ExecutionManager manager(io, **journal, **runner, manager_options);
+
+  api::DaemonMetrics metrics;
+  api::HandlerOptions handler_options;
+  handler_options.max_body_bytes = manager_options.spec_limits.max_spec_bytes;
+  api::RequestHandler handler(io, manager, **journal, metrics, handler_options);
+  api::ServerOptions server_options;
+  server_options.max_body_bytes = handler_options.max_body_bytes;
+  api::HttpServer server(io, handler, server_options);
+
+  // Publishing the socket is the last start-up step: from here on clients may connect.
+  auto listening = socket->Publish(options.socket_group);
+  Status serving = listening.ok() ? server.ServeUnix(*listening) : listening.status();
+  if (serving.ok() && options.listen_address) {
+    serving = server.ServeTcp(*options.listen_address, options.listen_port, std::move(tokens),
+                              options.allow_remote);
+  }
+  if (!serving.ok()) {
+    spdlog::error("{}", serving.message());
+    Journal(**journal, journal::kind::kDaemonStopped);
+    return serving.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitUnavailable;
+  }
+  if (Status s = daemon::NotifySystemd("READY=1\nMAINPID=" + std::to_string(getpid())); !s.ok()) {
+    spdlog::warn("{}", s.message());
+  }
+  spdlog::info("wardend {} ready: socket {}, data directory {}", WARDEN_VERSION, socket->path(),
+               dir->path());
+
+  int stop_signals_seen = 0;
+  std::function<void()> wait_for_stop_signal = [&] {
+    stop_signals.async_wait([&](const boost::system::error_code& error, int signo) {
+      if (error) return;
+      const char* name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+      if (++stop_signals_seen == 1) {
+        spdlog::info("received {}, stopping {} active execution(s) (server_shutdown)", name,
+                     manager.active_count());
+        (void)daemon::NotifySystemd("STOPPING=1");
+        handler.BeginShutdown();
+        manager.StopAll(false, [&] {
+          spdlog::info("every execution has stopped; closing connections");
+          server.Shutdown(kDrainDeadline, [&] { io.stop(); });
+        });
+      } else {
+        spdlog::warn("received {} again: killing every node process tree now", name);
+        manager.StopAll(true, [] {});
+      }
+      wait_for_stop_signal();
+    });
+  };
+  wait_for_stop_signal();
+  std::function<void()> wait_for_hup = [&] {
+    hup_signal.async_wait([&](const boost::system::error_code& error, int) {
+      if (error) return;
+      if (Status s = daemon::ReopenLogFile(); !s.ok()) spdlog::error("{}", s.message());
+      spdlog::info("received SIGHUP: log file reopened");
+      wait_for_hup();
+    });
+  };
+  wait_for_hup();
 
   io.run();
 
-  warden::journal::Event stopped;
-  stopped.kind = warden::journal::kind::kDaemonStopped;
-  stopped.payload = DaemonPayload();
-  if (auto r = (*journal)->Append(stopped, warden::journal::Durability::kDurable); !r.ok()) {
-    spdlog::error("cannot record the stop: {}", r.status().message());
-    return 1;
-  }
+  bool recorded = Journal(**journal, journal::kind::kDaemonStopped);
   spdlog::info("wardend stopped");
-  return 0;
+  return recorded ? 0 : 1;
 }

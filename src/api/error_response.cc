@@ -1,0 +1,47 @@
+#include "api/error_response.h"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace warden::api {
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kConflict:
+      return 409;
+    case StatusCode::kTooLarge:
+      return 413;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kIoError:
+    case StatusCode::kCorruption:
+    case StatusCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+Response ErrorResponse(const Status& status) {
+  return HttpErrorResponse(HttpStatusFor(status.code()), StatusCodeName(status.code()),
+                           status.message());
+}
+
+Response HttpErrorResponse(int http_status, std::string_view code, std::string_view message) {
+  boost::json::object error;
+  error["code"] = code;
+  error["message"] = message;
+  boost::json::object body;
+  body["error"] = std::move(error);
+  Response response;
+  response.status = http_status;
+  response.body = boost::json::serialize(body);
+  return response;
+}
+
+}  // namespace warden::api

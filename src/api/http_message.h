@@ -1,0 +1,46 @@
+// Request and Response: the HTTP exchange as plain values, free of Beast, so that request
+// handling is a function tested without sockets (request_handler.h) and only the server
+// (http_server.cc) knows the wire format.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "lifecycle/execution_view.h"
+
+namespace warden::api {
+
+struct Request {
+  std::string method;        // "GET", "POST", ... as sent
+  std::string target;        // origin-form: path plus optional "?query"
+  std::string content_type;  // the Content-Type header; empty when absent
+  std::string body;
+  lifecycle::Requester requester;  // who is asking (set by the server from the connection)
+};
+
+// A response body produced over time, sent with chunked transfer encoding (the
+// `events?follow=true` stream). Owned by the connection that sends it: destroying it stops
+// the production (and whatever subscription feeds it).
+class ChunkStream {
+ public:
+  virtual ~ChunkStream() = default;
+  // Starts production. `on_chunk` receives each piece in order, `on_end` once after the last
+  // one; neither is called after the stream is destroyed, nor inside Start itself (the io
+  // thread posts them). Called once.
+  virtual void Start(std::function<void(std::string)> on_chunk, std::function<void()> on_end) = 0;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;                     // the whole body, or (with `stream`) nothing
+  std::shared_ptr<ChunkStream> stream;  // set: the body is streamed chunk by chunk
+  std::string allow;                    // the Allow header of a 405; empty otherwise
+};
+
+// Called exactly once with the answer to one request, on the io thread.
+using Responder = std::function<void(Response)>;
+
+}  // namespace warden::api

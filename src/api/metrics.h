@@ -1,0 +1,51 @@
+// Metrics: what GET /metrics reports, in the Prometheus text exposition format (0.0.4).
+//
+// Most figures are read from the ExecutionManager at scrape time; the few the API layer
+// measures itself live in DaemonMetrics. Threading: the io thread only, like the manager.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace warden::lifecycle {
+class ExecutionManager;
+}
+
+namespace warden::api {
+
+// A cumulative histogram with fixed upper bounds, in seconds.
+class LatencyHistogram {
+ public:
+  // `bounds_seconds` ascending; +Inf is implicit.
+  explicit LatencyHistogram(std::vector<double> bounds_seconds);
+  void Observe(std::chrono::nanoseconds duration);
+  uint64_t count() const { return count_; }
+  // Appends `# HELP`, `# TYPE` and the _bucket/_sum/_count lines for metric `name`.
+  void Render(std::string_view name, std::string_view help, std::string& out) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<uint64_t> buckets_;  // per bound, not cumulative; the last one is +Inf
+  double sum_seconds_ = 0;
+  uint64_t count_ = 0;
+};
+
+struct DaemonMetrics {
+  // Durable journal commits as seen from the API: the duration of the manager's synchronous
+  // state-changing calls (create, start), which are dominated by their durable commit.
+  LatencyHistogram journal_commit{
+      {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
+  // How long the last crash recovery took; 0 when none ran.
+  double last_recovery_seconds = 0;
+  uint64_t http_requests = 0;  // requests answered (any status)
+};
+
+// The whole /metrics body: executions by state, running nodes, stops by reason, SIGKILL
+// escalations, active executions, journal health, the commit latency histogram, the last
+// recovery's duration and the request count.
+std::string RenderMetrics(const lifecycle::ExecutionManager& manager, const DaemonMetrics& metrics);
+
+}  // namespace warden::api

@@ -1,0 +1,351 @@
+#include "api/request_handler.h"
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "api/error_response.h"
+#include "api/event_follower.h"
+#include "api/json_codec.h"
+#include "process/containment.h"
+
+namespace warden::api {
+
+namespace json = boost::json;
+using lifecycle::ExecutionView;
+
+namespace {
+
+Response JsonResponse(int status, const json::value& body) {
+  Response response;
+  response.status = status;
+  response.body = json::serialize(body);
+  return response;
+}
+
+Response ExecutionResponse(int status, const Result<ExecutionView>& execution) {
+  if (!execution.ok()) return ErrorResponse(execution.status());
+  return JsonResponse(status, ExecutionToJson(*execution));
+}
+
+Response MethodNotAllowed(std::string_view allow) {
+  Response response =
+      HttpErrorResponse(405, "method_not_allowed", "use " + std::string(allow) + " here");
+  response.allow = allow;
+  return response;
+}
+
+Response ShuttingDown() {
+  return ErrorResponse(Status::Unavailable("wardend is shutting down: no new work accepted"));
+}
+
+// True if `content_type` names JSON ("application/json", parameters allowed).
+bool IsJson(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  if (media.size() != 16) return false;
+  constexpr std::string_view kJson = "application/json";
+  for (size_t i = 0; i < media.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(media[i])) != kJson[i]) return false;
+  }
+  return true;
+}
+
+Response NotJson(std::string_view content_type) {
+  return HttpErrorResponse(415, "unsupported_media_type",
+                           "the body must be JSON (Content-Type: application/json), not '" +
+                               std::string(content_type) + "'");
+}
+
+Result<bool> BoolParam(const RequestTarget& target, const std::string& name, bool fallback) {
+  auto value = target.Param(name);
+  if (!value) return fallback;
+  if (*value == "true") return true;
+  if (*value == "false") return false;
+  return Status::InvalidArgument(name + ": must be true or false, not '" + std::string(*value) +
+                                 "'");
+}
+
+// The body of a stop request, parsed.
+struct StopBody {
+  lifecycle::StopRequest request;
+  bool wait = true;
+  std::string execution_id;  // only for POST /api/execute/stop
+};
+
+Result<StopBody> ParseStopBody(const Request& request, bool with_execution_id) {
+  StopBody stop;
+  stop.request.requester = request.requester;
+  if (request.body.empty()) {
+    if (with_execution_id) return Status::InvalidArgument("executionId: required");
+    return stop;
+  }
+  boost::system::error_code ec;
+  json::value body = json::parse(request.body, ec);
+  if (ec) return Status::InvalidArgument("invalid JSON body: " + ec.message());
+  if (!body.is_object()) return Status::InvalidArgument("the body must be a JSON object");
+  for (const auto& [key, value] : body.as_object()) {
+    if (key == "reason") {
+      if (!value.is_string()) return Status::InvalidArgument("reason: must be a string");
+      auto reason = lifecycle::ParseStopReason(value.as_string());
+      if (!reason.ok()) return reason.status();
+      stop.request.reason = *reason;
+    } else if (key == "note") {
+      if (!value.is_string()) return Status::InvalidArgument("note: must be a string");
+      stop.request.note = value.as_string();
+    } else if (key == "graceMs") {
+      if (value.is_int64() && value.as_int64() >= 0) {
+        stop.request.grace_ms = value.as_int64();
+      } else if (value.is_uint64() && value.as_uint64() <= INT64_MAX) {
+        stop.request.grace_ms = static_cast<int64_t>(value.as_uint64());
+      } else {
+        return Status::InvalidArgument("graceMs: must be a non-negative integer");
+      }
+    } else if (key == "wait") {
+      if (!value.is_bool()) return Status::InvalidArgument("wait: must be true or false");
+      stop.wait = value.as_bool();
+    } else if (key == "executionId" && with_execution_id) {
+      if (!value.is_string() || value.as_string().empty()) {
+        return Status::InvalidArgument("executionId: must be a non-empty string");
+      }
+      stop.execution_id = value.as_string();
+    } else {
+      return Status::InvalidArgument("unknown field '" + std::string(key) +
+                                     "' in the stop request");
+    }
+  }
+  if (with_execution_id && stop.execution_id.empty()) {
+    return Status::InvalidArgument("executionId: required");
+  }
+  return stop;
+}
+
+}  // namespace
+
+RequestHandler::RequestHandler(boost::asio::io_context& io, lifecycle::ExecutionManager& manager,
+                               const journal::Journal& journal, DaemonMetrics& metrics,
+                               HandlerOptions options)
+    : io_(io), manager_(manager), journal_(journal), metrics_(metrics), options_(options) {}
+
+void RequestHandler::Handle(Request request, Responder respond) {
+  ++metrics_.http_requests;
+  if (request.body.size() > options_.max_body_bytes) {
+    respond(ErrorResponse(Status::TooLarge(
+        "request body of " + std::to_string(request.body.size()) + " bytes is over the limit of " +
+        std::to_string(options_.max_body_bytes))));
+    return;
+  }
+  auto target = RequestTarget::Parse(request.target);
+  if (!target.ok()) {
+    respond(ErrorResponse(target.status()));
+    return;
+  }
+  Route(request, *target, respond);
+}
+
+void RequestHandler::Route(const Request& request, const RequestTarget& target,
+                           Responder& respond) {
+  const auto& s = target.segments;
+  const std::string& method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+  const bool post = method == "POST";
+  auto not_found = [&] {
+    return ErrorResponse(Status::NotFound("no such endpoint: " + method + " " +
+                                          request.target.substr(0, request.target.find('?'))));
+  };
+
+  if (s.size() == 1 && s[0] == "metrics") return respond(get ? Metrics() : MethodNotAllowed("GET"));
+  if (s.empty() || s[0] != "api") return respond(not_found());
+  if (s.size() == 2 && s[1] == "health") return respond(get ? Health() : MethodNotAllowed("GET"));
+  if (s.size() == 3 && s[1] == "execute" && s[2] == "stop") {
+    if (!post) return respond(MethodNotAllowed("POST"));
+    return Stop(request, {}, std::move(respond));
+  }
+  if (s.size() < 2 || s[1] != "executions") return respond(not_found());
+  if (s.size() == 2) {
+    if (get) return respond(List(target));
+    if (post) return respond(Create(request, target));
+    return respond(MethodNotAllowed("GET, POST"));
+  }
+  const std::string& id = s[2];
+  if (s.size() == 3) return respond(get ? Get(id) : MethodNotAllowed("GET"));
+  if (s.size() == 4) {
+    const std::string& action = s[3];
+    if (action == "events") return respond(get ? Events(target, id) : MethodNotAllowed("GET"));
+    if (action != "start" && action != "pause" && action != "resume" && action != "stop") {
+      return respond(not_found());
+    }
+    if (!post) return respond(MethodNotAllowed("POST"));
+    if (action == "start") return respond(Start(request, id));
+    if (action == "stop") return Stop(request, id, std::move(respond));
+    return PauseOrResume(request, id, action == "pause", std::move(respond));
+  }
+  if (s.size() == 6 && s[3] == "nodes" && s[5] == "log") {
+    return respond(get ? Log(target, id, s[4]) : MethodNotAllowed("GET"));
+  }
+  respond(not_found());
+}
+
+Response RequestHandler::Health() const {
+  Status journal = manager_.journal_health();
+  json::object body;
+  body["status"] = "ok";
+  body["version"] = WARDEN_VERSION;
+  body["activeExecutions"] = manager_.active_count();
+  body["containment"] = process::ContainmentModeName(manager_.containment());
+  body["journal"] = journal.ok() ? "ok" : "failed";
+  if (!journal.ok()) body["journalError"] = journal.message();
+  if (shutting_down_) body["shuttingDown"] = true;
+  return JsonResponse(200, body);
+}
+
+Response RequestHandler::Metrics() const {
+  Response response;
+  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  response.body = RenderMetrics(manager_, metrics_);
+  return response;
+}
+
+Response RequestHandler::Create(const Request& request, const RequestTarget& target) {
+  if (shutting_down_) return ShuttingDown();
+  if (!IsJson(request.content_type)) return NotJson(request.content_type);
+  auto start = BoolParam(target, "start", true);
+  if (!start.ok()) return ErrorResponse(start.status());
+  auto began = std::chrono::steady_clock::now();
+  auto created = manager_.Create(request.body, request.requester, *start);
+  if (!created.ok()) return ErrorResponse(created.status());
+  metrics_.journal_commit.Observe(std::chrono::steady_clock::now() - began);
+  return JsonResponse(created->existing ? 200 : 201, ExecutionToJson(created->execution));
+}
+
+Response RequestHandler::List(const RequestTarget& target) const {
+  auto state = target.Param("state").value_or("active");
+  if (state != "active" && state != "all") {
+    return ErrorResponse(
+        Status::InvalidArgument("state: must be active or all, not '" + std::string(state) + "'"));
+  }
+  json::array executions;
+  for (const auto& execution : manager_.List(state == "all")) {
+    executions.push_back(ExecutionToJson(execution));
+  }
+  json::object body;
+  body["executions"] = std::move(executions);
+  return JsonResponse(200, body);
+}
+
+Response RequestHandler::Get(const std::string& id) const {
+  return ExecutionResponse(200, manager_.Get(id));
+}
+
+Response RequestHandler::Start(const Request& request, const std::string& id) {
+  if (shutting_down_) return ShuttingDown();
+  auto began = std::chrono::steady_clock::now();
+  auto started = manager_.Start(id, request.requester);
+  if (started.ok()) metrics_.journal_commit.Observe(std::chrono::steady_clock::now() - began);
+  return ExecutionResponse(200, started);
+}
+
+void RequestHandler::PauseOrResume(const Request& request, const std::string& id, bool pause,
+                                   Responder respond) {
+  if (!pause && shutting_down_) return respond(ShuttingDown());
+  auto done = [respond = std::move(respond)](Result<ExecutionView> execution) {
+    respond(ExecutionResponse(200, execution));
+  };
+  if (pause) {
+    manager_.Pause(id, request.requester, std::move(done));
+  } else {
+    manager_.Resume(id, request.requester, std::move(done));
+  }
+}
+
+void RequestHandler::Stop(const Request& request, std::string id, Responder respond) {
+  if (!request.body.empty() && !IsJson(request.content_type)) {
+    return respond(NotJson(request.content_type));
+  }
+  auto body = ParseStopBody(request, id.empty());
+  if (!body.ok()) return respond(ErrorResponse(body.status()));
+  if (id.empty()) id = body->execution_id;
+  auto on_done = [respond](Result<lifecycle::StopResult> result) {
+    if (!result.ok()) return respond(ErrorResponse(result.status()));
+    respond(JsonResponse(200, StopResultToJson(*result)));
+  };
+  if (body->wait) {
+    manager_.Stop(id, std::move(body->request), nullptr, std::move(on_done));
+    return;
+  }
+  // wait=false: answer 202 as soon as the execution is stopping; if it never gets there (an
+  // error, or an idle execution that stops at once) the final answer goes out instead.
+  auto answered = std::make_shared<bool>(false);
+  manager_.Stop(
+      id, std::move(body->request),
+      [respond, answered](Result<ExecutionView> execution) {
+        if (std::exchange(*answered, true)) return;
+        respond(ExecutionResponse(202, execution));
+      },
+      [on_done, answered](Result<lifecycle::StopResult> result) {
+        if (std::exchange(*answered, true)) return;
+        on_done(std::move(result));
+      });
+}
+
+Response RequestHandler::Events(const RequestTarget& target, const std::string& id) {
+  int64_t after = 0;
+  if (auto text = target.Param("after")) {
+    size_t used = 0;
+    try {
+      after = std::stoll(std::string(*text), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text->size() || after < 0) {
+      return ErrorResponse(Status::InvalidArgument("after: must be a non-negative integer, not '" +
+                                                   std::string(*text) + "'"));
+    }
+  }
+  auto follow = BoolParam(target, "follow", false);
+  if (!follow.ok()) return ErrorResponse(follow.status());
+  if (*follow) {
+    auto follower = EventFollower::Open(io_, manager_, journal_, id, after);
+    if (!follower.ok()) return ErrorResponse(follower.status());
+    Response response;
+    response.content_type = "application/x-ndjson";
+    response.stream = std::move(*follower);
+    return response;
+  }
+  if (auto execution = manager_.Get(id); !execution.ok()) return ErrorResponse(execution.status());
+  auto rows = journal_.ReadExecution(id, after);
+  if (!rows.ok()) return ErrorResponse(rows.status());
+  json::array events;
+  events.reserve(rows->size());
+  for (const auto& event : *rows) events.push_back(EventToJson(event));
+  json::object body;
+  body["events"] = std::move(events);
+  return JsonResponse(200, body);
+}
+
+Response RequestHandler::Log(const RequestTarget& target, const std::string& id,
+                             const std::string& node) const {
+  auto stream = target.Param("stream").value_or("stdout");
+  if (stream != "stdout" && stream != "stderr") {
+    return ErrorResponse(Status::InvalidArgument("stream: must be stdout or stderr, not '" +
+                                                 std::string(stream) + "'"));
+  }
+  auto path = manager_.OutputPath(id, node, stream == "stderr");
+  if (!path.ok()) return ErrorResponse(path.status());
+  std::ifstream file(*path, std::ios::binary);
+  if (!file) {
+    return ErrorResponse(Status::NotFound("no captured " + std::string(stream) + " for node " +
+                                          node + " of execution " + id));
+  }
+  std::ostringstream content;
+  content << file.rdbuf();
+  Response response;
+  response.content_type = "text/plain; charset=utf-8";
+  response.body = std::move(content).str();
+  return response;
+}
+
+}  // namespace warden::api

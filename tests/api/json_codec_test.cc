@@ -1,0 +1,81 @@
+#include "api/json_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+
+#include "api/error_response.h"
+
+namespace warden::api {
+namespace {
+
+using lifecycle::ExecutionState;
+using lifecycle::NodeStatus;
+
+TEST(JsonCodecTest, ExecutionHasApiFieldsAndNullsForWhatIsUnknown) {
+  lifecycle::ExecutionView view;
+  view.id = "e1";
+  view.status = ExecutionState::kRunning;
+  view.created_at = 10;
+  view.started_at = 11;
+  view.cost_usd = 0.5;
+  lifecycle::NodeView killed;
+  killed.id = "a";
+  killed.status = NodeStatus::kStopped;
+  killed.attempt = 1;
+  killed.pid = 42;
+  killed.signal = "SIGKILL";
+  view.nodes.push_back(killed);
+  EXPECT_EQ(boost::json::serialize(ExecutionToJson(view)),
+            R"({"executionId":"e1","name":null,"status":"running","createdAt":10,)"
+            R"("startedAt":11,"endedAt":null,"costUsd":5E-1,"nodes":[{"id":"a",)"
+            R"("status":"stopped","attempt":1,"pid":42,"exitCode":null,"signal":"SIGKILL",)"
+            R"("startedAt":null,"endedAt":null,"costUsd":0E0}]})");
+}
+
+TEST(JsonCodecTest, StopResultCarriesSummaryAndJournaledFlag) {
+  lifecycle::StopResult result;
+  result.execution_id = "e1";
+  result.reason = lifecycle::StopReason::kServerShutdown;
+  result.stopped_at = 99;
+  result.summary.nodes_total = 7;
+  result.journaled = false;
+  auto json = ExecutionToJson({});  // unrelated; keeps the includes honest
+  auto stop = StopResultToJson(result).as_object();
+  EXPECT_EQ(stop.at("status").as_string(), "stopped");
+  EXPECT_EQ(stop.at("reason").as_string(), "server_shutdown");
+  EXPECT_EQ(stop.at("stoppedAt").as_int64(), 99);
+  EXPECT_EQ(stop.at("summary").at("nodesTotal").as_int64(), 7);
+  EXPECT_FALSE(stop.at("journaled").as_bool());
+  (void)json;
+}
+
+TEST(JsonCodecTest, EventUsesJournalColumnNamesAndParsedPayload) {
+  journal::Event event;
+  event.seq = 5;
+  event.at_ms = 1000;
+  event.execution_id = "e1";
+  event.kind = "execution.started";
+  event.payload = R"({"by":"uid:0 pid:1"})";
+  EXPECT_EQ(boost::json::serialize(EventToJson(event)),
+            R"({"seq":5,"at_ms":1000,"execution_id":"e1","node_id":null,"attempt":null,)"
+            R"("kind":"execution.started","payload":{"by":"uid:0 pid:1"}})");
+  EXPECT_TRUE(IsTerminalEventKind("execution.completed"));
+  EXPECT_FALSE(IsTerminalEventKind("execution.stop_completed"));
+}
+
+TEST(ErrorResponseTest, StatusCodesMapToHttpInOnePlace) {
+  EXPECT_EQ(HttpStatusFor(StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kConflict), 409);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kTooLarge), 413);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kIoError), 500);
+  Response r = ErrorResponse(Status::Conflict("pause refused: execution e1 is stopped"));
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(r.body,
+            R"({"error":{"code":"conflict","message":"pause refused: execution e1 is stopped"}})");
+}
+
+}  // namespace
+}  // namespace warden::api
