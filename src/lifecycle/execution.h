@@ -112,7 +112,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   const int64_t created_at_;
   std::optional<int64_t> started_at_;
   std::optional<int64_t> ended_at_;
-  size_t running_ = 0;  // node attempts with a live tree
+  size_t running_ = 0;      // node attempts with a live tree
+  bool launching_ = false;  // inside LaunchReady's loop
 
   // Pauses: the execution's clocks (cost, timeouts) stand still while paused.
   Clock::duration paused_total_{};
