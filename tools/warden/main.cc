@@ -1,18 +1,19 @@
 // warden: the command-line client of wardend.
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "audit.h"
+#include "commands.h"
 #include "daemon/data_dir.h"
+#include "daemon/socket_file.h"
 
 namespace po = boost::program_options;
+using namespace warden::cli;
 
 namespace {
-
-constexpr int kExitUsage = 64;
-constexpr int kExitUnavailable = 69;
 
 int Audit(const std::vector<std::string>& args) {
   std::string db;
@@ -46,19 +47,61 @@ int Audit(const std::vector<std::string>& args) {
 const char kUsage[] =
     "usage: warden [--socket PATH] COMMAND [ARGS] [--json]\n"
     "commands:\n"
-    "  audit stops|orphans [--db PATH]   print an audit view of the journal\n";
+    "  run SPEC.json|- [--detach]        run a DAG and follow it until it ends\n"
+    "                                    (exit 0 completed, 1 failed, 2 stopped, 130 Ctrl-C)\n"
+    "  ps [--all]                        list active (or all) executions\n"
+    "  show ID                           one execution and its nodes\n"
+    "  stop ID [--reason R] [--note T] [--grace-ms N] [--no-wait]\n"
+    "                                    stop an execution and print the stop summary\n"
+    "  pause ID | resume ID              freeze or thaw an execution\n"
+    "  logs ID NODE [--stderr]           a node's captured output\n"
+    "  events ID [--follow] [--after SEQ]\n"
+    "                                    an execution's journal rows\n"
+    "  audit stops|orphans [--db PATH]   print an audit view of the journal\n"
+    "--socket defaults to $WARDEN_SOCKET, else wardend's default socket.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+  // --socket PATH (or --socket=PATH) may come anywhere.
+  std::string socket_path;
+  if (const char* env = std::getenv("WARDEN_SOCKET"); env && *env) socket_path = env;
+  for (size_t i = 0; i < args.size();) {
+    if (args[i] == "--socket") {
+      if (i + 1 == args.size()) {
+        std::cerr << "warden: --socket needs a PATH\n" << kUsage;
+        return kExitUsage;
+      }
+      socket_path = args[i + 1];
+      args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+    } else if (args[i].rfind("--socket=", 0) == 0) {
+      socket_path = args[i].substr(9);
+      args.erase(args.begin() + static_cast<long>(i));
+    } else {
+      ++i;
+    }
+  }
+  if (socket_path.empty()) socket_path = warden::daemon::DefaultSocketPath();
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;
     return args.empty() ? kExitUsage : 0;
   }
+  if (args[0] == "--version") {
+    std::cout << "warden " WARDEN_VERSION "\n";
+    return 0;
+  }
   std::string command = args[0];
   args.erase(args.begin());
+  DaemonClient client(socket_path);
   if (command == "audit") return Audit(args);
+  if (command == "run") return Run(client, args);
+  if (command == "ps") return Ps(client, args);
+  if (command == "show") return Show(client, args);
+  if (command == "stop") return Stop(client, args);
+  if (command == "pause" || command == "resume") return PauseOrResume(client, command, args);
+  if (command == "logs") return Logs(client, args);
+  if (command == "events") return Events(client, args);
   std::cerr << "warden: unknown command '" << command << "'\n" << kUsage;
   return kExitUsage;
 }

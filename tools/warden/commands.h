@@ -1,0 +1,39 @@
+// The subcommands of `warden` that talk to wardend (api.md, "Command line"). Each takes
+// the arguments after its name and returns the process exit status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "daemon_client.h"
+
+namespace warden::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // the daemon refused, or the execution failed
+inline constexpr int kExitStopped = 2;
+inline constexpr int kExitUsage = 64;
+inline constexpr int kExitUnavailable = 69;
+inline constexpr int kExitInterrupted = 130;
+
+using Args = std::vector<std::string>;
+
+int Ps(const DaemonClient& client, const Args& args);
+int Show(const DaemonClient& client, const Args& args);
+int Stop(const DaemonClient& client, const Args& args);
+// `pause ID` or `resume ID` (`action` is "pause" or "resume").
+int PauseOrResume(const DaemonClient& client, const std::string& action, const Args& args);
+int Logs(const DaemonClient& client, const Args& args);
+int Events(const DaemonClient& client, const Args& args);
+// Defined in run_command.cc.
+int Run(const DaemonClient& client, const Args& args);
+
+// Prints "warden: MESSAGE" for a failed call and returns 69 (daemon unreachable) or 1.
+int ReportFailure(const Status& status);
+// Prints the daemon's error message for a non-2xx reply and returns 1.
+int ReportErrorReply(const HttpReply& reply);
+// Percent-encodes `text` for a path segment or query value.
+std::string UrlEncode(const std::string& text);
+
+}  // namespace warden::cli

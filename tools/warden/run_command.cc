@@ -1,0 +1,292 @@
+// `warden run SPEC.json [--detach] [--json]`: creates the execution and follows it through
+// its event stream (never by polling) until it ends. Exit status: 0 completed, 1 failed,
+// 2 stopped, 130 after Ctrl-C (which stops it with reason user_abort), 64 usage, 69 when
+// wardend cannot be reached.
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "commands.h"
+#include "dag/strict_json.h"
+#include "output.h"
+
+namespace warden::cli {
+
+namespace po = boost::program_options;
+namespace json = boost::json;
+
+namespace {
+
+// How often at most the progress line is refreshed (each refresh is one GET, made only
+// after events arrived).
+constexpr std::chrono::milliseconds kRefreshInterval{200};
+
+Result<std::string> ReadSpec(const std::string& path) {
+  std::ostringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) return Status::InvalidArgument("cannot read " + path);
+    text << file.rdbuf();
+  }
+  return std::move(text).str();
+}
+
+// The spec with `cwd` filled in (the CLI's working directory) for nodes that omit it.
+Result<std::string> FillInCwd(const std::string& spec_text) {
+  auto spec = dag::ParseStrictJson(spec_text);
+  if (!spec.ok()) return spec.status();
+  if (!spec->is_object()) return spec_text;  // the daemon explains what is wrong
+  json::value* nodes = spec->as_object().if_contains("nodes");
+  if (!nodes || !nodes->is_array()) return spec_text;
+  std::error_code ec;
+  std::string cwd = std::filesystem::current_path(ec).string();
+  if (ec) return spec_text;
+  for (json::value& node : nodes->as_array()) {
+    if (node.is_object() && !node.as_object().contains("cwd")) node.as_object()["cwd"] = cwd;
+  }
+  return json::serialize(*spec);
+}
+
+std::string Id(const json::value& execution) {
+  const json::value* id =
+      execution.is_object() ? execution.as_object().if_contains("executionId") : nullptr;
+  return id && id->is_string() ? std::string(id->as_string()) : "";
+}
+
+// A human line for the node events worth a line of their own, or empty.
+std::string NodeEventLine(const json::value& event) {
+  if (!event.is_object()) return "";
+  const json::object& e = event.as_object();
+  auto text = [&](const json::value* v) {
+    return v && v->is_string() ? std::string(v->as_string()) : v ? json::serialize(*v) : "";
+  };
+  std::string kind = text(e.if_contains("kind"));
+  std::string node = text(e.if_contains("node_id"));
+  const json::value* payload = e.if_contains("payload");
+  const json::object* p = payload && payload->is_object() ? &payload->as_object() : nullptr;
+  auto field = [&](std::string_view name) -> const json::value* {
+    if (!p) return nullptr;
+    const json::value* v = p->if_contains(name);
+    return v && !v->is_null() ? v : nullptr;
+  };
+  if (kind == "node.exited") {
+    if (const json::value* signal = field("signal"))
+      return "node " + node + " killed by " + text(signal);
+    std::string code = field("exitCode") ? text(field("exitCode")) : "?";
+    return "node " + node + (code == "0" ? " succeeded" : " failed with exit code " + code);
+  }
+  if (kind == "node.launch_failed") return "node " + node + " could not start";
+  if (kind == "node.timed_out") return "node " + node + " timed out";
+  if (kind == "node.retry_scheduled") return "node " + node + " will be retried";
+  if (kind == "node.skipped") return "node " + node + " skipped";
+  if (kind == "node.unkillable") return "node " + node + " is unkillable";
+  return "";
+}
+
+class Follower {
+ public:
+  Follower(const DaemonClient& client, boost::asio::io_context& io, std::string id, bool json)
+      : client_(client),
+        io_(io),
+        id_(std::move(id)),
+        json_(json),
+        timer_(io),
+        tty_(!json && isatty(STDERR_FILENO)) {}
+
+  void Start(boost::asio::signal_set& signals) {
+    signals_ = &signals;
+    signals.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      interrupted_ = true;
+      Finish();
+    });
+    stream_ = LineStream::Start(
+        io_, client_.socket_path(), "/api/executions/" + UrlEncode(id_) + "/events?follow=true",
+        [this](std::string_view line) { OnLine(line); },
+        [this](Status status) {
+          end_ = std::move(status);
+          Finish();
+        });
+  }
+
+  bool interrupted() const { return interrupted_; }
+  const Status& end() const { return end_; }
+
+ private:
+  void OnLine(std::string_view line) {
+    if (json_) return;
+    boost::system::error_code ec;
+    json::value event = json::parse(line, ec);
+    if (!ec) {
+      std::string text = NodeEventLine(event);
+      if (!text.empty()) {
+        ClearProgress();
+        std::cerr << text << "\n";
+      }
+    }
+    ScheduleRefresh();
+  }
+
+  void ScheduleRefresh() {
+    if (refresh_pending_ || !tty_) return;
+    refresh_pending_ = true;
+    timer_.expires_after(kRefreshInterval);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      refresh_pending_ = false;
+      if (ec || finished_) return;
+      auto reply = client_.Call("GET", "/api/executions/" + UrlEncode(id_));
+      if (!reply.ok() || reply->status != 200) return;
+      boost::system::error_code parse_error;
+      json::value execution = json::parse(reply->body, parse_error);
+      if (parse_error) return;
+      std::string line = FormatProgress(ProgressOf(execution));
+      std::cerr << "\r\033[K" << id_ << ": " << line << std::flush;
+      progress_shown_ = true;
+    });
+  }
+
+  void ClearProgress() {
+    if (progress_shown_) std::cerr << "\r\033[K" << std::flush;
+    progress_shown_ = false;
+  }
+
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    ClearProgress();
+    if (stream_) stream_->Cancel();
+    timer_.cancel();
+    if (signals_) signals_->cancel();
+  }
+
+  const DaemonClient& client_;
+  boost::asio::io_context& io_;
+  std::string id_;
+  bool json_;
+  boost::asio::steady_timer timer_;
+  bool tty_;
+  boost::asio::signal_set* signals_ = nullptr;
+  std::shared_ptr<LineStream> stream_;
+  Status end_;
+  bool interrupted_ = false;
+  bool finished_ = false;
+  bool refresh_pending_ = false;
+  bool progress_shown_ = false;
+};
+
+int StopAfterInterrupt(const DaemonClient& client, const std::string& id, bool as_json) {
+  std::cerr << "interrupted: stopping execution " << id << " (user_abort)\n";
+  json::object request;
+  request["reason"] = "user_abort";
+  request["note"] = "Ctrl-C in warden run";
+  auto reply =
+      client.Call("POST", "/api/executions/" + UrlEncode(id) + "/stop", json::serialize(request));
+  if (!reply.ok()) return ReportFailure(reply.status());
+  if (reply->status != 200) {
+    ReportErrorReply(*reply);
+    return kExitInterrupted;
+  }
+  boost::system::error_code ec;
+  json::value stop = json::parse(reply->body, ec);
+  if (as_json) {
+    std::cout << reply->body << "\n";
+  } else if (!ec) {
+    PrintStopResult(stop, std::cout);
+  }
+  return kExitInterrupted;
+}
+
+int Summarize(const json::value& execution, bool as_json) {
+  Progress progress = ProgressOf(execution);
+  if (as_json) {
+    std::cout << json::serialize(execution) << "\n";
+  } else {
+    std::cout << "execution " << Id(execution) << " " << progress.status << ": "
+              << FormatProgress(progress) << "\n";
+  }
+  if (progress.status == "completed") return kExitOk;
+  if (progress.status == "stopped") return kExitStopped;
+  return kExitFailed;
+}
+
+}  // namespace
+
+int Run(const DaemonClient& client, const Args& args) {
+  bool detach = false, as_json = false;
+  po::options_description options("options");
+  options.add_options()("detach,d", po::bool_switch(&detach),
+                        "print the execution id and return at once")(
+      "json", po::bool_switch(&as_json), "print JSON");
+  po::options_description all;
+  all.add(options).add_options()("spec", po::value<std::string>()->required());
+  po::positional_options_description positional;
+  positional.add("spec", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "warden: " << e.what() << "\nusage: warden run SPEC.json|- [--detach] [--json]\n"
+              << options;
+    return kExitUsage;
+  }
+  auto text = ReadSpec(vm["spec"].as<std::string>());
+  if (!text.ok()) {
+    std::cerr << "warden: " << text.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto spec = FillInCwd(*text);
+  if (!spec.ok()) {
+    std::cerr << "warden: " << vm["spec"].as<std::string>() << ": " << spec.status().message()
+              << "\n";
+    return kExitFailed;
+  }
+
+  // Ctrl-C is caught from before the execution exists, so that it is never left running
+  // behind an interrupted client.
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+
+  auto reply = client.Call("POST", "/api/executions", *spec);
+  if (!reply.ok()) return ReportFailure(reply.status());
+  if (reply->status / 100 != 2) return ReportErrorReply(*reply);
+  boost::system::error_code ec;
+  json::value created = json::parse(reply->body, ec);
+  std::string id = ec ? "" : Id(created);
+  if (id.empty()) {
+    std::cerr << "warden: wardend's answer has no executionId\n";
+    return kExitFailed;
+  }
+  if (detach) {
+    std::cout << (as_json ? reply->body : id) << "\n";
+    return kExitOk;
+  }
+  if (!as_json) std::cerr << "execution " << id << " started\n";
+
+  Follower follower(client, io, id, as_json);
+  follower.Start(signals);
+  io.run();
+  if (follower.interrupted()) return StopAfterInterrupt(client, id, as_json);
+  if (!follower.end().ok()) return ReportFailure(follower.end());
+  auto final_reply = client.Call("GET", "/api/executions/" + UrlEncode(id));
+  if (!final_reply.ok()) return ReportFailure(final_reply.status());
+  if (final_reply->status != 200) return ReportErrorReply(*final_reply);
+  json::value execution = json::parse(final_reply->body, ec);
+  if (ec) return kExitFailed;
+  return Summarize(execution, as_json);
+}
+
+}  // namespace warden::cli
