@@ -132,6 +132,12 @@ void FakeProcessTree::Finish(std::optional<int> exit_code, std::optional<int> si
     report_.graceful = !report_.sigkill_sent_ms.has_value();
     report_.unkillable.clear();
   }
+  auto post_exit = [this] {
+    if (!callbacks_.on_exit) return;
+    Post([on_exit = std::move(callbacks_.on_exit), info = exit_info_] { on_exit(info); });
+    callbacks_.on_exit = nullptr;
+  };
+  if (runner_.exit_before_report_) post_exit();
   for (auto& waiter : terminate_waiters_) {
     Post([waiter = std::move(waiter), report = report_] { waiter(report); });
   }
@@ -141,10 +147,7 @@ void FakeProcessTree::Finish(std::optional<int> exit_code, std::optional<int> si
     held_freeze_ = nullptr;
     Post([held = std::move(held)] { held(Status::Conflict("finished")); });
   }
-  if (callbacks_.on_exit) {
-    Post([on_exit = std::move(callbacks_.on_exit), info = exit_info_] { on_exit(info); });
-    callbacks_.on_exit = nullptr;
-  }
+  post_exit();
 }
 
 void FakeProcessTree::Pause(std::function<void(Status)> done) {

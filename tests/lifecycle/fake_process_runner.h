@@ -156,6 +156,10 @@ class FakeProcessRunner final : public process::ProcessRunner {
   // After SIGKILL, how long an unkillable member survives before it is reported.
   void set_kill_timeout(std::chrono::milliseconds timeout) { kill_timeout_ = timeout; }
   std::chrono::milliseconds kill_timeout() const { return kill_timeout_; }
+  // When a terminating tree ends: true posts on_exit before the Terminate completions
+  // (the default is the other way round, as LocalProcessTree does). The contract fixes no
+  // order, so the manager must cope with both.
+  void set_exit_before_report(bool value) { exit_before_report_ = value; }
 
   // Called inside Launch after on_intent succeeded, at the moment the process would be
   // created: a test checks here that the intent is already in the journal.
@@ -203,6 +207,7 @@ class FakeProcessRunner final : public process::ProcessRunner {
   const std::thread::id thread_;
   process::ContainmentMode mode_ = process::ContainmentMode::kProcessGroup;
   std::chrono::milliseconds kill_timeout_{20};
+  bool exit_before_report_ = false;
   struct ScriptedFailure {
     Status status;
     int remaining = -1;  // -1: forever
