@@ -293,9 +293,9 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
   pipes.notify_pipe = OutputPipe::ToLines(io_, std::move(notify_read), options_.notify_line_max,
                                           std::move(on_line));
   TreeTimeouts timeouts{options_.kill_timeout, options_.leftover_grace};
-  auto tree = std::make_shared<LocalProcessTree>(this, io_, clock_, containment_.mode, timeouts,
-                                                 std::move(identity), std::move(child->pidfd),
-                                                 std::move(pipes), std::move(callbacks));
+  auto tree = std::make_shared<LocalProcessTree>(
+      this, io_, clock_, containment_.mode, timeouts, std::move(identity), std::move(child->pidfd),
+      std::move(child->pending), std::move(pipes), std::move(callbacks));
   trees_[tree->identity().pid] = tree;
   if (watch >= 0) {
     by_watch_[watch] = tree.get();
@@ -316,6 +316,7 @@ void LocalProcessRunner::Forget(LocalProcessTree* tree) {
     watch_of_.erase(watch);
   }
   if (!tree->identity().cgroup_path.empty() && pool_) pool_->Remove(tree->identity().cgroup_path);
+  std::erase_if(escapee_owner_, [tree](const auto& entry) { return entry.second == tree; });
   auto cookie = by_cookie_.find(CookieKey(tree->identity().cookie));
   if (cookie != by_cookie_.end() && cookie->second == tree) by_cookie_.erase(cookie);
   // Last: this may drop the final reference to `tree`, so it is posted, not done inline.
@@ -324,6 +325,8 @@ void LocalProcessRunner::Forget(LocalProcessTree* tree) {
     boost::asio::post(io_, [keep = std::move(it->second)] {});
     trees_.erase(it);
   }
+  // Its zombie leader may have hidden exited orphans from waitid(P_ALL).
+  if (containment_.mode == ContainmentMode::kProcessGroup) ReapUntracked();
 }
 
 void LocalProcessRunner::WaitForSigchld() {
@@ -337,9 +340,9 @@ void LocalProcessRunner::WaitForSigchld() {
 
 void LocalProcessRunner::OnSigchld() {
   if (containment_.mode == ContainmentMode::kProcessGroup) {
-    // Leaders' zombies are kept on purpose, so waitid(P_ALL) would keep returning them:
-    // the /proc scan finds the adopted zombies to reap instead.
-    RequestScan();
+    // An adopted member may have died (the group may be empty now), or an orphan.
+    ReapUntracked();
+    RequestMemberScan();
     return;
   }
   // cgroup mode keeps no zombie: peek at each exited child, let its tree reap a leader,
@@ -377,14 +380,51 @@ void LocalProcessRunner::ReadInotify() {
       });
 }
 
-void LocalProcessRunner::RequestScan() {
-  if (scan_pending_) return;
-  scan_pending_ = true;
+void LocalProcessRunner::RequestMemberScan() {
+  if (member_scan_pending_ || adopted_scan_pending_) return;
+  member_scan_pending_ = true;
+  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
+    if (alive.expired() || !member_scan_pending_) return;
+    member_scan_pending_ = false;
+    ScanMembers();
+  });
+}
+
+void LocalProcessRunner::RequestAdoptedScan() {
+  if (adopted_scan_pending_) return;
+  adopted_scan_pending_ = true;
+  member_scan_pending_ = false;  // the adopted scan ends with one
   boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
     if (alive.expired()) return;
-    scan_pending_ = false;
-    ScanProcesses();
+    adopted_scan_pending_ = false;
+    ScanAdopted();
+    ScanMembers();
   });
+}
+
+bool LocalProcessRunner::ReapIfExited(pid_t pid) {
+  siginfo_t info{};
+  int rc = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+  bool gone = (rc == 0 && info.si_pid == pid) || (rc != 0 && errno == ECHILD);
+  if (!gone) return false;
+  adopted_cookie_.erase(pid);
+  auto owner = escapee_owner_.find(pid);
+  if (owner != escapee_owner_.end()) {
+    owner->second->OnEscapeeReaped(pid);
+    escapee_owner_.erase(owner);
+  }
+  return true;
+}
+
+void LocalProcessRunner::ReapUntracked() {
+  for (int i = 0; i < 100000; ++i) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+    // A leader's zombie is kept until its group is empty, and waitid(P_ALL) returns the
+    // first exited child: the ones behind it are reaped once its tree finishes.
+    if (trees_.count(info.si_pid) != 0) return;
+    if (!ReapIfExited(info.si_pid)) return;
+  }
 }
 
 std::optional<std::string> LocalProcessRunner::CookieKeyOf(pid_t pid) {
@@ -421,12 +461,45 @@ std::optional<std::string> LocalProcessRunner::CookieKeyOf(pid_t pid) {
   return key;
 }
 
-void LocalProcessRunner::ScanProcesses() {
-  if (containment_.mode != ContainmentMode::kProcessGroup) return;
-  // One pass over /proc answers every tree at once: who is in which of our process groups,
-  // which adopted children carry which cookie, and which adopted zombies to reap.
+void LocalProcessRunner::ScanMembers() {
+  if (containment_.mode != ContainmentMode::kProcessGroup || trees_.empty()) return;
+  // getpgid() per /proc entry: a system call each, no file to open or format, so a pass
+  // over a few hundred processes costs little more than reading the directory.
   std::unordered_map<pid_t, std::vector<pid_t>> members;  // by pgid
-  std::unordered_map<LocalProcessTree*, std::vector<pid_t>> escapees;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return;
+  while (dirent* entry = ::readdir(dir)) {
+    pid_t pid = 0;
+    const char* name = entry->d_name;
+    auto [ptr, ec] = std::from_chars(name, name + std::strlen(name), pid);
+    if (ec != std::errc() || *ptr != '\0' || trees_.count(pid) != 0) continue;
+    pid_t pgid = ::getpgid(pid);
+    if (pgid > 0 && trees_.count(pgid) != 0) members[pgid].push_back(pid);
+  }
+  ::closedir(dir);
+  // A member that is our exited child (adopted when its parent died) is reaped, not counted.
+  for (auto& [pgid, pids] : members) {
+    std::erase_if(pids, [this](pid_t pid) { return ReapIfExited(pid); });
+  }
+  std::vector<pid_t> escapees;
+  escapees.reserve(escapee_owner_.size());
+  for (const auto& [pid, tree] : escapee_owner_) escapees.push_back(pid);
+  for (pid_t pid : escapees) ReapIfExited(pid);
+
+  std::vector<std::shared_ptr<LocalProcessTree>> trees;
+  trees.reserve(trees_.size());
+  for (auto& [pid, tree] : trees_) trees.push_back(tree);
+  for (auto& tree : trees) {
+    auto m = members.find(tree->identity().pgid);
+    tree->OnMembers(m != members.end() ? std::move(m->second) : std::vector<pid_t>{});
+  }
+}
+
+void LocalProcessRunner::ScanAdopted() {
+  if (containment_.mode != ContainmentMode::kProcessGroup) return;
+  // Reads every /proc/PID/stat (about 9 us each here): done when a tree starts terminating
+  // or its leader exits, not on every event.
+  std::unordered_map<LocalProcessTree*, std::vector<pid_t>> found;
   std::unordered_map<pid_t, std::string> still_adopted;
   DIR* dir = ::opendir("/proc");
   if (dir == nullptr) return;
@@ -436,7 +509,7 @@ void LocalProcessRunner::ScanProcesses() {
     pid_t pid = 0;
     const char* name = entry->d_name;
     auto [ptr, ec] = std::from_chars(name, name + std::strlen(name), pid);
-    if (ec != std::errc() || *ptr != '\0') continue;
+    if (ec != std::errc() || *ptr != '\0' || trees_.count(pid) != 0) continue;
     char path[32];
     std::snprintf(path, sizeof path, "%d/stat", pid);
     int fd = ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
@@ -445,39 +518,24 @@ void LocalProcessRunner::ScanProcesses() {
     ::close(fd);
     if (n <= 0) continue;
     Result<ProcStat> stat = ParseProcStat(std::string_view(buffer, static_cast<size_t>(n)));
-    if (!stat.ok()) continue;
-    bool is_leader = trees_.count(pid) != 0;
-    if (stat->ppid == self_pid_ && !is_leader) {
-      if (stat->exited()) {
-        siginfo_t info{};
-        ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
-        adopted_cookie_.erase(pid);
-        continue;
-      }
-      if (trees_.count(stat->pgrp) == 0) {
-        std::optional<std::string> key = CookieKeyOf(pid);
-        if (key) {
-          still_adopted[pid] = *key;
-          auto tree = by_cookie_.find(*key);
-          if (tree != by_cookie_.end()) escapees[tree->second].push_back(pid);
-        }
-        continue;
-      }
+    if (!stat.ok() || stat->ppid != self_pid_) continue;
+    if (stat->exited()) {
+      ReapIfExited(pid);
+      continue;
     }
-    if (!is_leader && trees_.count(stat->pgrp) != 0) members[stat->pgrp].push_back(pid);
+    if (trees_.count(stat->pgrp) != 0) continue;  // a plain member, seen by the member scan
+    std::optional<std::string> key = CookieKeyOf(pid);
+    if (!key) continue;
+    still_adopted[pid] = *key;
+    auto tree = by_cookie_.find(*key);
+    if (tree != by_cookie_.end()) {
+      found[tree->second].push_back(pid);
+      escapee_owner_[pid] = tree->second;
+    }
   }
   ::closedir(dir);
   adopted_cookie_.swap(still_adopted);
-
-  std::vector<std::shared_ptr<LocalProcessTree>> trees;
-  trees.reserve(trees_.size());
-  for (auto& [pid, tree] : trees_) trees.push_back(tree);
-  for (auto& tree : trees) {
-    auto m = members.find(tree->identity().pgid);
-    auto e = escapees.find(tree.get());
-    tree->OnScan(m != members.end() ? std::move(m->second) : std::vector<pid_t>{},
-                 e != escapees.end() ? std::move(e->second) : std::vector<pid_t>{});
-  }
+  for (auto& [tree, pids] : found) tree->OnEscapeesFound(pids);
 }
 
 }  // namespace warden::process

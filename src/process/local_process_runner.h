@@ -75,7 +75,13 @@ class LocalProcessRunner final : public ProcessRunner {
                      std::string boot_id);
 
   // Called by trees.
-  void RequestScan();                   // pgroup: a coalesced /proc scan, posted
+  // pgroup mode. Both are coalesced and posted, never run inside the caller.
+  //   member scan:  which processes are in which tracked group (getpgid per /proc entry:
+  //                 cheap), and which known escapees have exited.
+  //   adopted scan: which untracked children of the daemon carry which node's cookie
+  //                 (/proc/PID/stat and environ: costly), then a member scan.
+  void RequestMemberScan();
+  void RequestAdoptedScan();
   void Forget(LocalProcessTree* tree);  // the tree finished
 
   Result<std::vector<std::string>> BuildEnvironment(const LaunchSpec& spec) const;
@@ -83,7 +89,13 @@ class LocalProcessRunner final : public ProcessRunner {
   void WaitForSigchld();
   void OnSigchld();
   void ReadInotify();
-  void ScanProcesses();
+  void ScanMembers();
+  void ScanAdopted();
+  // Reaps `pid` if it is an exited child of ours; true when it is gone (reaped now, or not
+  // our child any more). Tells the tree that owned it as an escapee.
+  bool ReapIfExited(pid_t pid);
+  // pgroup: reaps exited untracked children until a kept leader zombie hides the rest.
+  void ReapUntracked();
   std::optional<std::string> CookieKeyOf(pid_t pid);
 
   boost::asio::io_context& io_;
@@ -105,7 +117,9 @@ class LocalProcessRunner final : public ProcessRunner {
   std::unordered_map<const LocalProcessTree*, int> watch_of_;
   std::unordered_map<std::string, LocalProcessTree*> by_cookie_;  // pgroup mode
   std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
-  bool scan_pending_ = false;
+  std::unordered_map<pid_t, LocalProcessTree*> escapee_owner_;    // pgroup mode
+  bool member_scan_pending_ = false;
+  bool adopted_scan_pending_ = false;
   // Posted handlers hold a weak_ptr to this and do nothing once the runner is gone.
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
 };

@@ -1,7 +1,9 @@
 #include "process/local_process_tree.h"
 
 #include <signal.h>
+
 #include <sys/wait.h>
+#include <cerrno>
 
 #include <boost/asio/post.hpp>
 #include <utility>
@@ -20,7 +22,8 @@ constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);
 
 LocalProcessTree::LocalProcessTree(LocalProcessRunner* runner, boost::asio::io_context& io,
                                    const Clock& clock, ContainmentMode mode, TreeTimeouts timeouts,
-                                   ProcessIdentity identity, UniqueFd pidfd, Pipes pipes,
+                                   ProcessIdentity identity, UniqueFd pidfd,
+                                   std::unique_ptr<PendingExec> pending_exec, Pipes pipes,
                                    LaunchCallbacks callbacks)
     : runner_(runner),
       io_(io),
@@ -29,6 +32,8 @@ LocalProcessTree::LocalProcessTree(LocalProcessRunner* runner, boost::asio::io_c
       timeouts_(timeouts),
       identity_(std::move(identity)),
       pidfd_(io, pidfd.Release()),
+      pending_exec_(std::move(pending_exec)),
+      exec_watch_(io),
       pipes_(std::move(pipes)),
       callbacks_(std::move(callbacks)),
       timer_(io) {}
@@ -40,9 +45,33 @@ void LocalProcessTree::Start() {
                     [self = shared_from_this()](boost::system::error_code ec) {
                       if (!ec) self->OnLeaderMaybeExited();
                     });
+  if (pending_exec_) {
+    exec_watch_.assign(pending_exec_->exec_watch());
+    exec_watch_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                           [self = shared_from_this()](boost::system::error_code ec) {
+                             if (!ec) self->SettleExec(/*child_gone=*/false);
+                           });
+  }
   for (auto* pipe : {&pipes_.stdout_pipe, &pipes_.stderr_pipe, &pipes_.notify_pipe}) {
     if (*pipe) (*pipe)->Start();
   }
+}
+
+void LocalProcessTree::SettleExec(bool child_gone) {
+  if (!pending_exec_) return;
+  if (exec_watch_.is_open()) exec_watch_.release();  // the descriptor is pending_exec_'s
+  Status status = pending_exec_->Finish(child_gone);
+  if (!status.ok()) exit_.launch_error = status.message();
+  pending_exec_.reset();
+}
+
+void LocalProcessTree::SignalLeader(int signo) {
+  if (!leader_exited_ && pidfd_.is_open()) (void)SendSignal(pidfd_.native_handle(), signo);
+}
+
+void LocalProcessTree::SignalGroup(int signo) {
+  if (leader_reaped_) return;  // never: the group id might be recycled
+  if (::kill(-identity_.pgid, signo) != 0 && errno == ESRCH) SignalLeader(signo);
 }
 
 void LocalProcessTree::OnLeaderMaybeExited() {
@@ -66,7 +95,12 @@ void LocalProcessTree::OnLeaderMaybeExited() {
   if (mode_ == ContainmentMode::kCgroup) {
     OnCgroupEvents();
   } else {
-    runner_->RequestScan();
+    // Terminating: escapees were looked for when it began. Otherwise, look for leftovers.
+    if (phase_ != Phase::kNone) {
+      runner_->RequestMemberScan();
+    } else {
+      runner_->RequestAdoptedScan();
+    }
   }
 }
 
@@ -83,15 +117,24 @@ void LocalProcessTree::OnCgroupEvents() {
   CheckEmpty();
 }
 
-void LocalProcessTree::OnScan(std::vector<pid_t> group_members, std::vector<pid_t> escapees) {
+void LocalProcessTree::OnMembers(std::vector<pid_t> group_members) {
   if (finished_) return;
   group_members_ = std::move(group_members);
-  escapees_ = std::move(escapees);
+  tree_empty_ = group_members_.empty() && escapees_.empty();
+  CheckEmpty();
+}
+
+void LocalProcessTree::OnEscapeesFound(const std::vector<pid_t>& pids) {
+  if (finished_) return;
+  escapees_.insert(pids.begin(), pids.end());
   // Escapees found after the phase's signal went out get it now (the re-read loop).
   if (phase_ == Phase::kTerm) SignalEscapees(SIGTERM, /*only_new=*/true);
   if (phase_ == Phase::kKill) SignalEscapees(SIGKILL, /*only_new=*/true);
-  tree_empty_ = group_members_.empty() && escapees_.empty();
-  CheckEmpty();
+}
+
+void LocalProcessTree::OnEscapeeReaped(pid_t pid) {
+  escapees_.erase(pid);
+  signalled_.erase(pid);
 }
 
 void LocalProcessTree::CheckEmpty() {
@@ -133,7 +176,7 @@ void LocalProcessTree::StartTermination(std::chrono::milliseconds grace) {
   Thaw();
   ArmTimer(std::chrono::steady_clock::now() + grace);
   // pgroup: escapees adopted since the last scan are found and signalled by the next one.
-  if (mode_ == ContainmentMode::kProcessGroup) runner_->RequestScan();
+  if (mode_ == ContainmentMode::kProcessGroup) runner_->RequestAdoptedScan();
 }
 
 void LocalProcessTree::ArmTimer(std::chrono::steady_clock::time_point deadline) {
@@ -155,9 +198,10 @@ void LocalProcessTree::OnTimer() {
       // Atomic: also catches processes forked while we kill.
       Status status = WriteCgroupFile(identity_.cgroup_path, "cgroup.kill", "1");
       if (!status.ok()) SignalMembers(SIGKILL);
+      SignalLeader(SIGKILL);  // in case it has not joined the group yet
     } else {
       SignalMembers(SIGKILL);
-      runner_->RequestScan();
+      runner_->RequestMemberScan();
     }
     ArmTimer(std::chrono::steady_clock::now() + timeouts_.kill_timeout);
     return;
@@ -191,15 +235,18 @@ void LocalProcessTree::SignalMembers(int signo) {
         (void)SendSignal(*pidfd, signo);
         if (also_continue) (void)SendSignal(*pidfd, SIGCONT);
       }
-      if (!any_new) return;
+      if (!any_new) break;
+    }
+    // Before it joins its cgroup the leader is in no member list (and has no children).
+    if (signalled_.count(identity_.pid) == 0) {
+      SignalLeader(signo);
+      if (also_continue) SignalLeader(SIGCONT);
     }
     return;
   }
   // pgroup: the leader is unreaped until Finish(), so the group id is still ours.
-  if (!leader_reaped_) {
-    ::kill(-identity_.pgid, signo);
-    if (also_continue) ::kill(-identity_.pgid, SIGCONT);
-  }
+  SignalGroup(signo);
+  if (also_continue) SignalGroup(SIGCONT);
   SignalEscapees(signo, /*only_new=*/false);
 }
 
@@ -254,7 +301,7 @@ void LocalProcessTree::Pause(std::function<void(Status)> done) {
         return;
       }
     } else {
-      if (!leader_reaped_) ::kill(-identity_.pgid, SIGSTOP);
+      SignalGroup(SIGSTOP);
       SignalEscapees(SIGSTOP, /*only_new=*/false);
       frozen_ = true;
     }
@@ -276,7 +323,7 @@ void LocalProcessTree::Resume(std::function<void(Result<std::chrono::millisecond
   if (mode_ == ContainmentMode::kCgroup) {
     (void)WriteCgroupFile(identity_.cgroup_path, "cgroup.freeze", "0");
   } else {
-    if (!leader_reaped_) ::kill(-identity_.pgid, SIGCONT);
+    SignalGroup(SIGCONT);
     SignalEscapees(SIGCONT, /*only_new=*/false);
   }
   auto paused_for = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -306,6 +353,7 @@ void LocalProcessTree::Finish() {
   }
   boost::system::error_code ignored;
   pidfd_.close(ignored);
+  SettleExec(/*child_gone=*/true);  // its report, if any, is in the pipe already
   if (pipes_.stdout_pipe) {
     pipes_.stdout_pipe->DrainAndClose();
     exit_.stdout_bytes = pipes_.stdout_pipe->bytes_kept();
@@ -341,6 +389,7 @@ void LocalProcessTree::Finish() {
 void LocalProcessTree::Detach() {
   runner_ = nullptr;
   timer_.cancel();
+  SettleExec(/*child_gone=*/leader_exited_);
   boost::system::error_code ignored;
   pidfd_.close(ignored);
   for (auto* pipe : {&pipes_.stdout_pipe, &pipes_.stderr_pipe, &pipes_.notify_pipe}) {

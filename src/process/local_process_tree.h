@@ -27,6 +27,7 @@
 #include "base/clock.h"
 #include "process/output_pipe.h"
 #include "process/process_runner.h"
+#include "process/spawner.h"
 #include "process/unique_fd.h"
 
 namespace warden::process {
@@ -49,7 +50,8 @@ class LocalProcessTree final : public ProcessTree,
 
   LocalProcessTree(LocalProcessRunner* runner, boost::asio::io_context& io, const Clock& clock,
                    ContainmentMode mode, TreeTimeouts timeouts, ProcessIdentity identity,
-                   UniqueFd pidfd, Pipes pipes, LaunchCallbacks callbacks);
+                   UniqueFd pidfd, std::unique_ptr<PendingExec> pending_exec, Pipes pipes,
+                   LaunchCallbacks callbacks);
   ~LocalProcessTree() override;
 
   // ProcessTree.
@@ -71,8 +73,13 @@ class LocalProcessTree final : public ProcessTree,
   void OnLeaderMaybeExited();
   // cgroup.events changed.
   void OnCgroupEvents();
-  // pgroup mode: the members the latest /proc scan found (leader excluded).
-  void OnScan(std::vector<pid_t> group_members, std::vector<pid_t> escapees);
+  // pgroup mode: the members of the group the latest scan found (leader excluded).
+  void OnMembers(std::vector<pid_t> group_members);
+  // pgroup mode: adopted children carrying this node's cookie (new ones are signalled with
+  // the current phase's signal).
+  void OnEscapeesFound(const std::vector<pid_t>& pids);
+  // pgroup mode: an escapee was reaped; its pid must never be signalled again.
+  void OnEscapeeReaped(pid_t pid);
   // The runner is going away: stop every asynchronous operation, touch no process.
   void Detach();
 
@@ -81,6 +88,12 @@ class LocalProcessTree final : public ProcessTree,
   void OnTimer();
   void SignalMembers(int signo);
   void SignalEscapees(int signo, bool only_new);
+  // Signals the process group; before the child's setsid() there is no group yet, so the
+  // leader (then alone) is signalled through its pidfd instead.
+  void SignalGroup(int signo);
+  void SignalLeader(int signo);
+  // The child has exec'd or failed: free what it read, note a failure.
+  void SettleExec(bool child_gone);
   void Thaw();
   std::vector<pid_t> ListMembers() const;
   void CheckEmpty();
@@ -95,6 +108,8 @@ class LocalProcessTree final : public ProcessTree,
   const TreeTimeouts timeouts_;
   ProcessIdentity identity_;
   boost::asio::posix::stream_descriptor pidfd_;
+  std::unique_ptr<PendingExec> pending_exec_;         // until the child has exec'd
+  boost::asio::posix::stream_descriptor exec_watch_;  // borrows pending_exec_'s descriptor
   Pipes pipes_;
   LaunchCallbacks callbacks_;
   boost::asio::steady_timer timer_;
@@ -111,7 +126,7 @@ class LocalProcessTree final : public ProcessTree,
   std::vector<std::function<void(const TerminationReport&)>> terminate_waiters_;
   std::set<pid_t> signalled_;         // members already sent the current phase's signal
   std::vector<pid_t> group_members_;  // pgroup: latest scan
-  std::vector<pid_t> escapees_;       // pgroup: latest scan
+  std::set<pid_t> escapees_;          // pgroup: unreaped adopted children with our cookie
 
   bool paused_ = false;
   bool frozen_ = false;

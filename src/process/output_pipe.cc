@@ -33,6 +33,7 @@ void OutputPipe::ReadMore() {
   pipe_.async_read_some(boost::asio::buffer(buffer_),
                         [self = shared_from_this()](boost::system::error_code ec, size_t n) {
                           if (n > 0) self->Consume(self->buffer_.data(), n);
+                          if (ec == boost::asio::error::eof) self->eof_ = true;
                           if (!ec && self->pipe_.is_open()) self->ReadMore();
                         });
 }
@@ -40,7 +41,7 @@ void OutputPipe::ReadMore() {
 void OutputPipe::DrainAndClose() {
   if (!pipe_.is_open()) return;
   int fd = pipe_.native_handle();
-  for (;;) {
+  while (!eof_) {
     ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;

@@ -53,6 +53,7 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
   uint64_t cap_ = 0;
   uint64_t kept_ = 0;
   uint64_t dropped_ = 0;
+  bool eof_ = false;  // the async reader saw end of file: nothing is left to drain
   bool lines_ = false;
   size_t line_max_ = 0;
   bool overlong_ = false;  // inside a line longer than line_max_: skip to its end

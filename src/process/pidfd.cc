@@ -20,8 +20,8 @@ Result<UniqueFd> OpenPidfd(pid_t pid) {
   return UniqueFd(fd);
 }
 
-Status SendSignal(const UniqueFd& pidfd, int signo) {
-  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), signo, nullptr, 0) != 0) {
+Status SendSignal(int pidfd, int signo) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, signo, nullptr, 0) != 0) {
     int err = errno;
     if (err == ESRCH) return Status::NotFound("process has exited");
     return Status::FromErrno("pidfd_send_signal", err);

@@ -14,6 +14,9 @@ namespace warden::process {
 Result<UniqueFd> OpenPidfd(pid_t pid);
 
 // pidfd_send_signal(pidfd, signo). Returns NotFound when the process has already exited.
-Status SendSignal(const UniqueFd& pidfd, int signo);
+Status SendSignal(int pidfd, int signo);
+inline Status SendSignal(const UniqueFd& pidfd, int signo) {
+  return SendSignal(pidfd.get(), signo);
+}
 
 }  // namespace warden::process

@@ -68,8 +68,12 @@ struct ExitInfo {
   int64_t leader_exited_ms = 0;       // wall ms since the epoch
   int64_t tree_empty_ms = 0;          // wall ms since the epoch: the node is finished
   bool leftovers_terminated = false;  // members outlived the leader and were terminated
-  uint64_t stdout_bytes = 0;          // written to the capture file (<= cap)
-  uint64_t stdout_dropped = 0;        // beyond the cap
+  // Set when the child failed between clone and exec, e.g. "exec /x: No such file or
+  // directory" (exit_code is then 127 for a missing file, else 126). Most such failures are
+  // found before the child exists and fail Launch itself instead.
+  std::string launch_error;
+  uint64_t stdout_bytes = 0;    // written to the capture file (<= cap)
+  uint64_t stdout_dropped = 0;  // beyond the cap
   uint64_t stderr_bytes = 0;
   uint64_t stderr_dropped = 0;
 };

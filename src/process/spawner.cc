@@ -1,254 +1,325 @@
 #include "process/spawner.h"
 
 #include <fcntl.h>
-#include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
 namespace warden::process {
+
+// Everything the child reads. Built by the parent, never modified while the child may run.
+struct SpawnContext {
+  std::vector<std::string> argv_storage;
+  std::vector<std::string> env_storage;
+  std::string path;
+  std::string cwd;
+  std::vector<gid_t> groups;
+  std::vector<const char*> argv;
+  std::vector<const char*> env;
+  int fds[3] = {-1, -1, -1};  // targets 1, 2, kNotifyFd
+  int cgroup_procs_fd = -1;
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  // Raw views of the above, so the child calls no library function at all.
+  const char* path_c = nullptr;
+  const char* cwd_c = nullptr;
+  const char* const* argv_c = nullptr;
+  const char* const* env_c = nullptr;
+  const gid_t* groups_c = nullptr;
+  long group_count = 0;
+  int report_fd = -1;  // the child's end of the report pipe
+  UniqueFd watch;      // the parent's end
+  void* stack = nullptr;
+  size_t stack_size = 0;
+  bool finished = false;
+};
+
 namespace {
 
-constexpr size_t kStackSize = 256 * 1024;
+constexpr size_t kStackSize = 64 * 1024;
 
-// Where the child stopped, shared with the parent through the common address space.
-enum class Stage : int {
-  kNone = 0,
-  kSignals,
-  kSetsid,
-  kCgroup,
-  kCredentials,
-  kNoNewPrivs,
-  kChdir,
-  kStdio,
-  kCloseRange,
-  kExec,
+// Where the child stopped.
+enum Stage : int {
+  kStageSignals = 1,
+  kStageSetsid,
+  kStageCgroup,
+  kStageCredentials,
+  kStageNoNewPrivs,
+  kStageChdir,
+  kStageStdio,
+  kStageCloseRange,
+  kStageExec,
 };
 
-const char* StageName(Stage stage) {
+const char* StageName(int stage) {
   switch (stage) {
-    case Stage::kNone:
-      return "none";
-    case Stage::kSignals:
+    case kStageSignals:
       return "reset signals";
-    case Stage::kSetsid:
+    case kStageSetsid:
       return "setsid";
-    case Stage::kCgroup:
+    case kStageCgroup:
       return "join cgroup";
-    case Stage::kCredentials:
+    case kStageCredentials:
       return "switch user";
-    case Stage::kNoNewPrivs:
+    case kStageNoNewPrivs:
       return "set no_new_privs";
-    case Stage::kChdir:
+    case kStageChdir:
       return "chdir";
-    case Stage::kStdio:
+    case kStageStdio:
       return "set up stdio";
-    case Stage::kCloseRange:
+    case kStageCloseRange:
       return "close descriptors";
-    case Stage::kExec:
+    case kStageExec:
       return "exec";
   }
-  return "?";
+  return "spawn";
 }
 
-// Everything the child reads, laid out by the parent before clone.
-struct ChildContext {
-  const char* const* argv;
-  const char* const* env;
-  const char* const* candidates;  // null-terminated
-  const char* cwd;
-  int fds[3];  // targets 1, 2, kNotifyFd
-  int cgroup_procs_fd;
-  bool switch_user;
-  uid_t uid;
-  gid_t gid;
-  const gid_t* groups;
-  size_t group_count;
-  // Written by the child on failure.
-  Stage failed_stage;
-  int failed_errno;
-};
+#define WARDEN_CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined"), noinline))
+
+// The child shares the daemon's memory and thread pointer while other daemon threads run, so
+// it must not touch errno (which lives in the parent thread's TLS): system calls are made
+// directly and return -errno.
+WARDEN_CHILD_CODE long RawSyscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
+#if defined(__x86_64__)
+  long ret;
+  register long r10 __asm__("r10") = d;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                   : "rcx", "r11", "memory");
+  return ret;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+  return x0;
+#else
+#error "Warden's spawner needs a raw system call sequence for this architecture"
+#endif
+}
 
 // The kernel's struct sigaction for rt_sigaction: SIG_DFL with no flags is all zeros
 // whatever the architecture's field order.
 struct KernelSigaction {
   unsigned long words[4];
 };
+const KernelSigaction kDefaultAction{};
+const unsigned long kEmptyMask[2] = {0, 0};
 
-#define WARDEN_CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined")))
-
-// A raw system call: returns -1 and sets errno (the parent's, shared; the parent restores it).
-WARDEN_CHILD_CODE inline long Sys(long number, long a = 0, long b = 0, long c = 0, long d = 0) {
-  return ::syscall(number, a, b, c, d);
+[[noreturn]] WARDEN_CHILD_CODE void ChildFail(const SpawnContext* ctx, int stage, long ret) {
+  int report[2] = {stage, static_cast<int>(-ret)};
+  RawSyscall(SYS_write, ctx->report_fd, reinterpret_cast<long>(report), sizeof report);
+  RawSyscall(SYS_exit_group, (stage == kStageExec && -ret == ENOENT) ? 127 : 126);
+  __builtin_unreachable();
 }
 
 WARDEN_CHILD_CODE int ChildMain(void* arg) {
-  auto* ctx = static_cast<ChildContext*>(arg);
-  // A macro, not a lambda: a lambda is a separate function the sanitizers would instrument.
-#define fail(stage)                 \
-  do {                              \
-    ctx->failed_errno = errno;      \
-    ctx->failed_stage = (stage);    \
-    ::syscall(SYS_exit_group, 127); \
-    __builtin_unreachable();        \
-  } while (false)
-
-  // Dispositions: the daemon's handlers point into its memory and its ignored signals would
-  // be inherited through exec; every one goes back to the default.
-  static const KernelSigaction dfl{};
+  const auto* ctx = static_cast<const SpawnContext*>(arg);
+  long ret;
+  // The daemon's handlers point into its memory and its ignored signals would survive exec:
+  // every disposition goes back to the default while all signals are still blocked.
   for (int sig = 1; sig < _NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    Sys(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, _NSIG / 8);
+    RawSyscall(SYS_rt_sigaction, sig, reinterpret_cast<long>(&kDefaultAction), 0, _NSIG / 8);
   }
-  if (Sys(SYS_setsid) < 0) fail(Stage::kSetsid);
+  if ((ret = RawSyscall(SYS_setsid)) < 0) ChildFail(ctx, kStageSetsid, ret);
   if (ctx->cgroup_procs_fd >= 0 &&
-      Sys(SYS_write, ctx->cgroup_procs_fd, reinterpret_cast<long>("0"), 1) < 0) {
-    fail(Stage::kCgroup);
+      (ret = RawSyscall(SYS_write, ctx->cgroup_procs_fd, reinterpret_cast<long>("0"), 1)) < 0) {
+    ChildFail(ctx, kStageCgroup, ret);
   }
   if (ctx->switch_user) {
-    // Raw set*id calls change only this (single-threaded) child, which is what we want.
-    if (Sys(SYS_setgroups, static_cast<long>(ctx->group_count),
-            reinterpret_cast<long>(ctx->groups)) < 0 ||
-        Sys(SYS_setresgid, ctx->gid, ctx->gid, ctx->gid) < 0 ||
-        Sys(SYS_setresuid, ctx->uid, ctx->uid, ctx->uid) < 0) {
-      fail(Stage::kCredentials);
+    // Raw set*id calls change only this single-threaded child, which is what we want.
+    if ((ret = RawSyscall(SYS_setgroups, ctx->group_count, reinterpret_cast<long>(ctx->groups_c))) <
+            0 ||
+        (ret = RawSyscall(SYS_setresgid, ctx->gid, ctx->gid, ctx->gid)) < 0 ||
+        (ret = RawSyscall(SYS_setresuid, ctx->uid, ctx->uid, ctx->uid)) < 0) {
+      ChildFail(ctx, kStageCredentials, ret);
     }
   }
-  if (Sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0) < 0) fail(Stage::kNoNewPrivs);
-  if (Sys(SYS_chdir, reinterpret_cast<long>(ctx->cwd)) < 0) fail(Stage::kChdir);
-
-  // Sources may sit on 0..3 themselves: move them above first so no dup2 clobbers another.
+  if ((ret = RawSyscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0)) < 0) {
+    ChildFail(ctx, kStageNoNewPrivs, ret);
+  }
+  if ((ret = RawSyscall(SYS_chdir, reinterpret_cast<long>(ctx->cwd_c))) < 0) {
+    ChildFail(ctx, kStageChdir, ret);
+  }
+  // Sources may sit on 0..3 themselves: move them above first so no dup3 clobbers another.
   int sources[3];
   for (int i = 0; i < 3; ++i) {
-    sources[i] = static_cast<int>(Sys(SYS_fcntl, ctx->fds[i], F_DUPFD, kNotifyFd + 1));
-    if (sources[i] < 0) fail(Stage::kStdio);
+    ret = RawSyscall(SYS_fcntl, ctx->fds[i], F_DUPFD_CLOEXEC, kNotifyFd + 1);
+    if (ret < 0) ChildFail(ctx, kStageStdio, ret);
+    sources[i] = static_cast<int>(ret);
   }
-  int null_fd =
-      static_cast<int>(Sys(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/dev/null"), O_RDONLY));
-  if (null_fd < 0) fail(Stage::kStdio);
+  ret = RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/dev/null"), O_RDONLY | O_CLOEXEC);
+  if (ret < 0) ChildFail(ctx, kStageStdio, ret);
+  ret = ret == 0 ? RawSyscall(SYS_fcntl, 0, F_SETFD, 0) : RawSyscall(SYS_dup3, ret, 0, 0);
+  if (ret < 0) ChildFail(ctx, kStageStdio, ret);
   const int targets[3] = {1, 2, kNotifyFd};
-  if (Sys(SYS_dup3, null_fd, 0, 0) < 0 && null_fd != 0) fail(Stage::kStdio);
   for (int i = 0; i < 3; ++i) {
-    if (Sys(SYS_dup3, sources[i], targets[i], 0) < 0) fail(Stage::kStdio);
-  }
-  if (Sys(SYS_close_range, kNotifyFd + 1, ~0U, 0) < 0) fail(Stage::kCloseRange);
-
-  static const unsigned long empty_mask[2] = {0, 0};
-  Sys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(empty_mask), 0, _NSIG / 8);
-
-  // execvp's rules without its shell fallback: ENOENT-like errors move on to the next
-  // directory, EACCES is remembered, anything else stops the search.
-  bool saw_eacces = false;
-  for (const char* const* path = ctx->candidates; *path != nullptr; ++path) {
-    Sys(SYS_execve, reinterpret_cast<long>(*path), reinterpret_cast<long>(ctx->argv),
-        reinterpret_cast<long>(ctx->env));
-    int err = errno;
-    if (err == EACCES) {
-      saw_eacces = true;
-    } else if (err != ENOENT && err != ENOTDIR && err != ESTALE && err != ENODEV &&
-               err != ETIMEDOUT) {
-      fail(Stage::kExec);
+    if ((ret = RawSyscall(SYS_dup3, sources[i], targets[i], 0)) < 0) {
+      ChildFail(ctx, kStageStdio, ret);
     }
   }
-  if (saw_eacces) errno = EACCES;
-  fail(Stage::kExec);
-#undef fail
+  // Close-on-exec rather than close: the report pipe must stay open until exec succeeds.
+  if ((ret = RawSyscall(SYS_close_range, kNotifyFd + 1, ~0U, CLOSE_RANGE_CLOEXEC)) < 0) {
+    ChildFail(ctx, kStageCloseRange, ret);
+  }
+  RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(kEmptyMask), 0, _NSIG / 8);
+  ret = RawSyscall(SYS_execve, reinterpret_cast<long>(ctx->path_c),
+                   reinterpret_cast<long>(ctx->argv_c), reinterpret_cast<long>(ctx->env_c));
+  ChildFail(ctx, kStageExec, ret);
 }
 
-std::vector<const char*> CStrings(const std::vector<std::string>& strings) {
-  std::vector<const char*> out;
-  out.reserve(strings.size() + 1);
-  for (const std::string& s : strings) out.push_back(s.c_str());
-  out.push_back(nullptr);
-  return out;
+// execvp's search without its shell fallback, done by the parent so that the common
+// failures are synchronous: the first candidate that is an executable regular file wins.
+Result<std::string> ResolveExecutable(const SpawnRequest& request) {
+  bool saw_denied = false;
+  for (const std::string& path : request.exec_candidates) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::access(path.c_str(), X_OK) == 0) return path;
+    saw_denied = true;
+  }
+  if (saw_denied) {
+    return Status::InvalidArgument("exec " + request.argv[0] + ": Permission denied (exit 126)");
+  }
+  return Status::NotFound("exec " + request.argv[0] + ": No such file or directory (exit 127)");
 }
 
 }  // namespace
 
-Spawner::Spawner() {
-  void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  stack_ = stack == MAP_FAILED ? nullptr : stack;
-}
+PendingExec::PendingExec(std::unique_ptr<SpawnContext> context) : context_(std::move(context)) {}
 
-Spawner::~Spawner() {
-  if (stack_ != nullptr) ::munmap(stack_, kStackSize);
+PendingExec::~PendingExec() { (void)Finish(); }
+
+int PendingExec::exec_watch() const { return context_->watch.get(); }
+
+Status PendingExec::Finish(bool child_gone) {
+  if (context_->finished) return Status::Ok();
+  int report[2] = {0, 0};
+  size_t got = 0;
+  bool settled = true;
+  for (;;) {
+    ssize_t n =
+        ::read(context_->watch.get(), reinterpret_cast<char*>(report) + got, sizeof report - got);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+      if (got == sizeof report) break;
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN && !child_gone) {
+      pollfd pfd{context_->watch.get(), POLLIN, 0};
+      if (::poll(&pfd, 1, 1000) == 1) continue;
+      settled = false;
+    }
+    break;
+  }
+  // End of file (or an exited child): it no longer runs on this stack.
+  context_->finished = true;
+  if (settled || child_gone) ::munmap(context_->stack, context_->stack_size);
+  context_->stack = nullptr;
+  context_->watch.Reset();
+  if (got < sizeof report) return Status::Ok();
+  std::string what = std::string(StageName(report[0])) + " " +
+                     (report[0] == kStageExec    ? context_->path
+                      : report[0] == kStageChdir ? context_->cwd
+                                                 : std::string()) +
+                     ": " + std::strerror(report[1]);
+  if (report[0] == kStageExec && report[1] == ENOENT) return Status::NotFound(what);
+  return Status::InvalidArgument(what);
 }
 
 Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
-  if (stack_ == nullptr) return Status::Internal("no stack for the spawn child");
   if (request.argv.empty() || request.exec_candidates.empty()) {
     return Status::InvalidArgument("empty argv");
   }
-  std::vector<const char*> argv = CStrings(request.argv);
-  std::vector<const char*> env = CStrings(request.env);
-  std::vector<const char*> candidates = CStrings(request.exec_candidates);
-
-  ChildContext ctx{};
-  ctx.argv = argv.data();
-  ctx.env = env.data();
-  ctx.candidates = candidates.data();
-  ctx.cwd = request.cwd.c_str();
-  ctx.fds[0] = request.stdout_fd;
-  ctx.fds[1] = request.stderr_fd;
-  ctx.fds[2] = request.notify_fd;
-  ctx.cgroup_procs_fd = request.cgroup_procs_fd;
-  if (request.credentials) {
-    ctx.switch_user = true;
-    ctx.uid = request.credentials->uid;
-    ctx.gid = request.credentials->gid;
-    ctx.groups = request.credentials->groups.data();
-    ctx.group_count = request.credentials->groups.size();
+  struct stat st;
+  if (::stat(request.cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    int err = errno == 0 || S_ISDIR(st.st_mode) ? errno : ENOTDIR;
+    return Status::InvalidArgument("chdir " + request.cwd + ": " +
+                                   std::strerror(err ? err : ENOTDIR) + " (exit 126)");
   }
-  ctx.failed_stage = Stage::kNone;
+  Result<std::string> path = ResolveExecutable(request);
+  if (!path.ok()) return path.status();
 
-  // Blocked signals keep the daemon's handlers from running on the child's side of the
-  // shared memory before it has reset them; the child unblocks just before exec.
+  auto ctx = std::make_unique<SpawnContext>();
+  ctx->argv_storage = request.argv;
+  ctx->env_storage = request.env;
+  ctx->path = std::move(path).value();
+  ctx->cwd = request.cwd;
+  for (const std::string& s : ctx->argv_storage) ctx->argv.push_back(s.c_str());
+  ctx->argv.push_back(nullptr);
+  for (const std::string& s : ctx->env_storage) ctx->env.push_back(s.c_str());
+  ctx->env.push_back(nullptr);
+  ctx->fds[0] = request.stdout_fd;
+  ctx->fds[1] = request.stderr_fd;
+  ctx->fds[2] = request.notify_fd;
+  ctx->cgroup_procs_fd = request.cgroup_procs_fd;
+  if (request.credentials) {
+    ctx->switch_user = true;
+    ctx->uid = request.credentials->uid;
+    ctx->gid = request.credentials->gid;
+    ctx->groups = request.credentials->groups;
+  }
+  ctx->path_c = ctx->path.c_str();
+  ctx->cwd_c = ctx->cwd.c_str();
+  ctx->argv_c = ctx->argv.data();
+  ctx->env_c = ctx->env.data();
+  ctx->groups_c = ctx->groups.data();
+  ctx->group_count = static_cast<long>(ctx->groups.size());
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return Status::FromErrno("pipe2", errno);
+  ctx->watch.Reset(report[0]);
+  UniqueFd child_end(report[1]);
+  ctx->report_fd = report[1];
+  void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return Status::FromErrno("mmap child stack", errno);
+  ctx->stack = stack;
+  ctx->stack_size = kStackSize;
+
+  // Blocked signals keep the daemon's handlers from running in the child (on shared memory)
+  // before it has reset them; the child unblocks just before exec.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   int pidfd = -1;
-  char* stack_top = static_cast<char*>(stack_) + kStackSize;
-  int saved_errno = errno;
-  pid_t pid =
-      ::clone(ChildMain, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &ctx, &pidfd);
+  pid_t pid = ::clone(ChildMain, static_cast<char*>(stack) + kStackSize,
+                      CLONE_VM | CLONE_PIDFD | SIGCHLD, ctx.get(), &pidfd);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return Status::FromErrno("clone", clone_errno);
-  errno = saved_errno;  // the child's system calls wrote the shared errno
-  UniqueFd owned(pidfd);
-
-  if (ctx.failed_stage != Stage::kNone) {
-    siginfo_t info;
-    while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(owned.get()), &info,
-                    WEXITED) != 0 &&
-           errno == EINTR) {
-    }
-    std::string what = std::string(StageName(ctx.failed_stage)) + " " +
-                       (ctx.failed_stage == Stage::kExec    ? request.argv[0]
-                        : ctx.failed_stage == Stage::kChdir ? request.cwd
-                                                            : std::string()) +
-                       ": " + std::strerror(ctx.failed_errno);
-    if (ctx.failed_stage == Stage::kExec && ctx.failed_errno == ENOENT) {
-      return Status::NotFound(what + " (exit 127)");
-    }
-    if (ctx.failed_stage == Stage::kExec || ctx.failed_stage == Stage::kChdir ||
-        ctx.failed_stage == Stage::kCredentials) {
-      return Status::InvalidArgument(what + " (exit 126)");
-    }
-    return Status::IoError(what);
+  if (pid < 0) {
+    ::munmap(stack, kStackSize);
+    ctx->stack = nullptr;
+    ctx->finished = true;
+    return Status::FromErrno("clone", clone_errno);
   }
+  // The child holds its own copy of the report pipe's write end (its descriptor table was
+  // copied at clone): ours closes now so that end of file means "the child exec'd or died".
+  child_end.Reset();
   SpawnedChild child;
   child.pid = pid;
-  child.pidfd = std::move(owned);
+  child.pidfd.Reset(pidfd);
+  child.pending = std::make_unique<PendingExec>(std::move(ctx));
   return child;
 }
 

@@ -255,6 +255,8 @@ TEST_P(ProcessRunnerTest, EnvironmentCarriesTheCookieAndDropsNotifySocket) {
 TEST_P(ProcessRunnerTest, IdentityIsCapturedAtLaunchAndMatchesProc) {
   auto node = Launch({"@helper", "coop", "0"});
   const ProcessIdentity& identity = node->tree->identity();
+  // Launch returns before the child has exec'd; once it runs, /proc agrees with the record.
+  WaitForPids(*node, "pid", 1);
   EXPECT_GT(identity.pid, 0);
   EXPECT_EQ(identity.pgid, identity.pid);
   EXPECT_EQ(identity.sid, identity.pid);
