@@ -121,6 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
+      linger_ = true;
       return Send(ErrorResponse(Status::TooLarge("request body is over the limit of " +
                                                  std::to_string(state_->options.max_body_bytes) +
                                                  " bytes")));
@@ -128,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec && ec.category() == beast::error_code(http::error::end_of_stream).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
       keep_alive_ = false;
+      linger_ = true;
       return Send(HttpErrorResponse(400, "bad_request", "malformed HTTP request: " + ec.message()));
     }
     if (ec) return Close();  // end of stream, timeout, reset
@@ -181,8 +183,27 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     bool keep_alive = response_->keep_alive();
     response_.reset();
+    if (!ec && linger_) return Linger();
     if (ec || !keep_alive) return Close();
     Read();
+  }
+
+  // After refusing a request whose body is still coming (413, 400): say no more, but read
+  // and drop what the client still sends for a while, so that it gets to read the answer
+  // instead of a connection reset.
+  void Linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(Protocol::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(5));
+    DrainSome();
+  }
+  void DrainSome() {
+    if (!drain_buffer_) drain_buffer_ = std::make_unique<char[]>(kDrainBufferSize);
+    stream_.async_read_some(net::buffer(drain_buffer_.get(), kDrainBufferSize),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec || self->closed_) return self->Close();
+                              self->DrainSome();
+                            });
   }
 
   // A chunked answer: the header now, then every chunk the stream produces, then the last
@@ -272,6 +293,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_ = false;
   bool closed_ = false;
   bool keep_alive_ = true;
+  bool linger_ = false;  // drain the rest of the request after answering (see Linger)
+  static constexpr size_t kDrainBufferSize = 64 * 1024;
+  std::unique_ptr<char[]> drain_buffer_;
   unsigned version_ = 11;
   // Streaming (chunked) state.
   std::shared_ptr<ChunkStream> body_stream_;

@@ -85,7 +85,10 @@ class WardendTest : public testing::Test {
     std::filesystem::remove_all(std::filesystem::path(dir_).parent_path());
   }
   Daemon Start() {
-    Daemon d = Spawn({"--data-dir", dir_});
+    // Each daemon its own socket: the default one is shared by the whole host.
+    std::string socket = std::filesystem::path(dir_).parent_path().string() + "/wardend" +
+                         std::to_string(started_.size()) + ".sock";
+    Daemon d = Spawn({"--data-dir", dir_, "--socket", socket});
     if (d.pid > 0) started_.push_back(d.pid);
     return d;
   }

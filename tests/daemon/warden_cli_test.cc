@@ -1,0 +1,278 @@
+// End to end: the real wardend and the real warden CLI, as a user drives them.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "daemon_fixture.h"
+
+namespace warden::testing {
+namespace {
+
+namespace json = boost::json;
+
+json::value Parse(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  EXPECT_FALSE(ec) << "not JSON: " << text;
+  return v;
+}
+
+std::string Str(const json::value& v, std::string_view key) {
+  const json::value* f = v.is_object() ? v.as_object().if_contains(key) : nullptr;
+  return f && f->is_string() ? std::string(f->as_string()) : "";
+}
+
+class WardenCliTest : public DaemonFixture {
+ protected:
+  void SetUp() override {
+    DaemonFixture::SetUp();
+    daemon_ = StartDaemon({"--containment", "pgroup", "--grace-ms", "1000"});
+    ASSERT_GT(daemon_, 0) << "wardend did not get ready";
+  }
+
+  // `warden run SPEC --detach --json` → the created execution's id.
+  std::string RunDetached(const std::string& spec) {
+    CommandResult r = Warden({"run", WriteFile("spec.json", spec), "--detach"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string id = r.out;
+    while (!id.empty() && id.back() == '\n') id.pop_back();
+    return id;
+  }
+  json::value Show(const std::string& id) {
+    CommandResult r = Warden({"show", id, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return Parse(r.out);
+  }
+  std::string Status(const std::string& id) { return Str(Show(id), "status"); }
+
+  pid_t daemon_ = -1;
+};
+
+TEST_F(WardenCliTest, RunOfASucceedingDagExitsZeroAndNodesRunInTheClientsDirectory) {
+  std::string spec = R"({"name":"ok","nodes":[
+      {"id":"a","argv":["sh","-c","pwd"]},
+      {"id":"b","argv":["true"],"needs":["a"]},
+      {"id":"c","argv":["sh","-c","echo err >&2"],"needs":["a"]}]})";
+  CommandResult r = Warden({"run", WriteFile("ok.json", spec)});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("completed"), std::string::npos) << r.out;
+  CommandResult ps = Warden({"ps", "--all", "--json"});
+  ASSERT_EQ(ps.exit_code, 0);
+  json::value list = Parse(ps.out);
+  ASSERT_EQ(list.as_array().size(), 1u);
+  std::string id = Str(list.as_array()[0], "executionId");
+  CommandResult out = Warden({"logs", id, "a"});
+  EXPECT_EQ(out.exit_code, 0);
+  EXPECT_EQ(out.out, std::filesystem::current_path().string() + "\n");
+  CommandResult err = Warden({"logs", id, "c", "--stderr"});
+  EXPECT_EQ(err.out, "err\n");
+}
+
+TEST_F(WardenCliTest, RunOfAFailingDagExitsOne) {
+  CommandResult r =
+      Warden({"run", WriteFile("f.json", R"({"nodes":[{"id":"x","argv":["sh","-c","exit 3"]}]})")});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("node x failed with exit code 3"), std::string::npos) << r.err;
+}
+
+TEST_F(WardenCliTest, StopFromAnotherClientEndsRunWithTwoAndPrintsTheSummary) {
+  pid_t run =
+      StartWarden({"run", WriteFile("s.json", R"({"nodes":[{"id":"s","argv":["sleep","30"]}]})")});
+  std::string id;
+  ASSERT_TRUE(Eventually([&] {
+    CommandResult ps = Warden({"ps", "--json"});
+    json::value list = Parse(ps.out);
+    if (!list.is_array() || list.as_array().empty()) return false;
+    id = Str(list.as_array()[0], "executionId");
+    return Status(id) == "running";
+  }));
+  CommandResult stop = Warden({"stop", id, "--note", "enough"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_NE(stop.out.find("stopped (user_abort)"), std::string::npos) << stop.out;
+  EXPECT_NE(stop.out.find("0 of 1 nodes completed"), std::string::npos) << stop.out;
+  CommandResult r = FinishWarden(run);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  CommandResult again = Warden({"stop", id});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("stopped"), std::string::npos) << again.err;
+}
+
+TEST_F(WardenCliTest, CtrlCStopsTheExecutionWithUserAbortAndExits130) {
+  pid_t run =
+      StartWarden({"run", WriteFile("s.json", R"({"nodes":[{"id":"s","argv":["sleep","30"]}]})")});
+  std::string id;
+  ASSERT_TRUE(Eventually([&] {
+    json::value list = Parse(Warden({"ps", "--json"}).out);
+    if (!list.is_array() || list.as_array().empty()) return false;
+    id = Str(list.as_array()[0], "executionId");
+    return Status(id) == "running";
+  }));
+  kill(run, SIGINT);
+  CommandResult r = FinishWarden(run);
+  EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
+  EXPECT_NE(r.out.find("stopped (user_abort)"), std::string::npos) << r.out;
+  EXPECT_EQ(Status(id), "stopped");
+  CommandResult audit = Warden({"audit", "stops", "--db", data_ + "/warden.db", "--json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  json::value stops = Parse(audit.out);
+  ASSERT_EQ(stops.as_array().size(), 1u);
+  EXPECT_EQ(Str(stops.as_array()[0], "execution_id"), id);
+  EXPECT_EQ(Str(stops.as_array()[0], "reason"), "user_abort");
+  EXPECT_EQ(Str(stops.as_array()[0], "requested_by").rfind("uid:" + std::to_string(getuid()), 0),
+            0u);
+}
+
+TEST_F(WardenCliTest, PauseFreezesTheNodeAndResumeThawsIt) {
+  std::string id = RunDetached(R"({"nodes":[{"id":"s","argv":["sleep","30"]}]})");
+  ASSERT_TRUE(Eventually([&] { return Status(id) == "running"; }));
+  CommandResult pause = Warden({"pause", id});
+  EXPECT_EQ(pause.exit_code, 0) << pause.err;
+  json::value paused = Show(id);
+  EXPECT_EQ(Str(paused, "status"), "paused");
+  int pid = static_cast<int>(paused.at("nodes").at(0).at("pid").as_int64());
+  auto state = [pid] {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    size_t paren = text.rfind(')');
+    return paren == std::string::npos ? '?' : text[paren + 2];
+  };
+  EXPECT_TRUE(Eventually([&] { return state() == 'T'; })) << state();
+  EXPECT_EQ(Warden({"pause", id}).exit_code, 1) << "a second pause is refused";
+  CommandResult resume = Warden({"resume", id});
+  EXPECT_EQ(resume.exit_code, 0) << resume.err;
+  EXPECT_EQ(Status(id), "running");
+  EXPECT_TRUE(Eventually([&] { return state() == 'S'; })) << state();
+  EXPECT_EQ(Warden({"stop", id}).exit_code, 0);
+}
+
+TEST_F(WardenCliTest, EventsListTheJournalAndFollowEndsAfterTheTerminalEvent) {
+  std::string id = RunDetached(R"({"nodes":[{"id":"a","argv":["sleep","0.3"]}]})");
+  CommandResult follow = Warden({"events", id, "--follow", "--json"});
+  EXPECT_EQ(follow.exit_code, 0) << follow.err;
+  std::vector<std::string> kinds;
+  std::istringstream lines(follow.out);
+  int64_t last_seq = 0;
+  for (std::string line; std::getline(lines, line);) {
+    json::value event = Parse(line);
+    kinds.push_back(Str(event, "kind"));
+    EXPECT_GT(event.at("seq").as_int64(), last_seq) << "in order, no repeats";
+    last_seq = event.at("seq").as_int64();
+  }
+  ASSERT_FALSE(kinds.empty());
+  EXPECT_EQ(kinds.front(), "execution.created");
+  EXPECT_EQ(kinds.back(), "execution.completed");
+  CommandResult all = Warden({"events", id});
+  EXPECT_EQ(all.exit_code, 0);
+  EXPECT_NE(all.out.find("node.started"), std::string::npos) << all.out;
+  HttpResult after =
+      Http("GET", "/api/executions/" + id + "/events?after=" + std::to_string(last_seq - 1));
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(Parse(after.body).at("events").as_array().size(), 1u);
+}
+
+TEST_F(WardenCliTest, ARepeatedRequestIdReturnsTheFirstExecution) {
+  std::string spec = R"({"requestId":"job-42","nodes":[{"id":"a","argv":["true"]}]})";
+  HttpResult first = Http("POST", "/api/executions", spec, "application/json");
+  HttpResult second = Http("POST", "/api/executions", spec, "application/json");
+  EXPECT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(Str(Parse(first.body), "executionId"), Str(Parse(second.body), "executionId"));
+  EXPECT_EQ(Parse(Warden({"ps", "--all", "--json"}).out).as_array().size(), 1u);
+}
+
+TEST_F(WardenCliTest, EveryErrorHasItsCodeAndAJsonBody) {
+  auto expect_error = [&](const HttpResult& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r.body;
+    json::value body = Parse(r.body);
+    EXPECT_EQ(Str(body.at("error"), "code"), code) << r.body;
+    EXPECT_FALSE(Str(body.at("error"), "message").empty());
+  };
+  HttpResult cycle = Http("POST", "/api/executions",
+                          R"({"nodes":[{"id":"a","argv":["x"],"needs":["b"]},)"
+                          R"({"id":"b","argv":["x"],"needs":["a"]}]})",
+                          "application/json");
+  expect_error(cycle, 400, "invalid_argument");
+  EXPECT_NE(cycle.body.find("cycle"), std::string::npos) << cycle.body;
+  expect_error(Http("POST", "/api/executions", R"({"nodes":[],"bogus":1})", "application/json"),
+               400, "invalid_argument");
+  expect_error(Http("POST", "/api/executions", "nodes: []", "text/yaml"), 415,
+               "unsupported_media_type");
+  expect_error(Http("POST", "/api/executions", std::string(5u << 20, ' '), "application/json"), 413,
+               "too_large");
+  expect_error(Http("GET", "/api/executions/nope"), 404, "not_found");
+  expect_error(Http("POST", "/api/executions/nope/pause"), 404, "not_found");
+  expect_error(Http("GET", "/api/nothing-here"), 404, "not_found");
+  expect_error(Http("DELETE", "/api/executions"), 405, "method_not_allowed");
+  expect_error(Http("GET", "/api/executions?state=sleepy"), 400, "invalid_argument");
+  expect_error(Http("POST", "/api/execute/stop", R"({"reason":"user_abort"})", "application/json"),
+               400, "invalid_argument");
+
+  std::string id = RunDetached(R"({"nodes":[{"id":"a","argv":["true"]}]})");
+  ASSERT_TRUE(Eventually([&] { return Status(id) == "completed"; }));
+  HttpResult pause = Http("POST", "/api/executions/" + id + "/pause");
+  expect_error(pause, 409, "conflict");
+  EXPECT_NE(pause.body.find("pause"), std::string::npos);
+  EXPECT_NE(pause.body.find("completed"), std::string::npos) << "names request and state";
+  expect_error(
+      Http("POST", "/api/execute/stop", R"({"executionId":")" + id + R"("})", "application/json"),
+      409, "conflict");
+  expect_error(Http("GET", "/api/executions/" + id + "/nodes/zzz/log"), 404, "not_found");
+  expect_error(
+      Http("POST", "/api/executions/" + id + "/stop", R"({"reason":"bored"})", "application/json"),
+      400, "invalid_argument");
+}
+
+TEST_F(WardenCliTest, StopWithoutWaitAnswers202WhileStopping) {
+  std::string id =
+      RunDetached(R"({"nodes":[{"id":"t","argv":["sh","-c","trap '' TERM; echo armed; sleep 30"],)"
+                  R"("graceMs":300}]})");
+  ASSERT_TRUE(Eventually([&] { return Warden({"logs", id, "t"}).out == "armed\n"; }));
+  HttpResult r = Http("POST", "/api/execute/stop",
+                      R"({"executionId":")" + id + R"(","wait":false})", "application/json");
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Str(Parse(r.body), "status"), "stopping");
+  HttpResult joined = Http("POST", "/api/executions/" + id + "/stop");
+  EXPECT_EQ(joined.status, 200) << joined.body;
+  json::value result = Parse(joined.body);
+  EXPECT_EQ(Str(result, "status"), "stopped");
+  EXPECT_EQ(result.at("nodesKilled").as_int64(), 1);
+}
+
+TEST_F(WardenCliTest, HealthAndMetricsReportTheDaemon) {
+  HttpResult health = Http("GET", "/api/health");
+  ASSERT_EQ(health.status, 200);
+  json::value h = Parse(health.body);
+  EXPECT_EQ(Str(h, "status"), "ok");
+  EXPECT_EQ(Str(h, "containment"), "pgroup");
+  EXPECT_EQ(Str(h, "journal"), "ok");
+  EXPECT_EQ(h.at("activeExecutions").as_int64(), 0);
+  RunDetached(R"({"nodes":[{"id":"a","argv":["true"]}]})");
+  HttpResult metrics = Http("GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.content_type.rfind("text/plain", 0), 0u);
+  for (const char* line :
+       {"warden_executions{state=\"running\"}", "warden_running_nodes ",
+        "warden_stops_total{reason=\"server_shutdown\"} 0", "warden_sigkill_escalations_total 0",
+        "warden_journal_commit_seconds_count 1", "warden_last_recovery_duration_seconds 0"}) {
+    EXPECT_NE(metrics.body.find(line), std::string::npos) << line << "\n" << metrics.body;
+  }
+}
+
+TEST_F(WardenCliTest, UnreachableDaemonExits69AndSaysWhere) {
+  std::string missing = dir_ + "/no.sock";
+  std::vector<std::string> args = {"--socket", missing, "ps"};
+  CommandResult r = Warden(args);
+  EXPECT_EQ(r.exit_code, 69);
+  EXPECT_NE(r.err.find("cannot connect to wardend at " + missing + ": "), std::string::npos)
+      << r.err;
+  EXPECT_EQ(Warden({"frobnicate"}).exit_code, 64);
+  EXPECT_EQ(Warden({"run"}).exit_code, 64);
+}
+
+}  // namespace
+}  // namespace warden::testing

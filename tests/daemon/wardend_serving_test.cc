@@ -1,0 +1,262 @@
+// The real wardend as a service: its socket (permissions, stale and live files), readiness
+// for systemd, TCP with tokens, and graceful shutdown with running executions.
+#include <grp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "daemon_fixture.h"
+#include "journal/journal.h"
+
+namespace warden::testing {
+namespace {
+
+namespace json = boost::json;
+
+json::value Parse(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  EXPECT_FALSE(ec) << "not JSON: " << text;
+  return v;
+}
+
+class WardendServingTest : public DaemonFixture {};
+
+TEST_F(WardendServingTest, SocketIsOwnerOnlyAndAppearsOnlyWhenReady) {
+  EXPECT_FALSE(std::filesystem::exists(socket_));
+  pid_t d = StartDaemon();
+  ASSERT_GT(d, 0);
+  struct stat st;
+  ASSERT_EQ(lstat(socket_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, geteuid());
+  ASSERT_EQ(stat(std::filesystem::path(socket_).parent_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 022, 0u) << "only the daemon's user may write the socket directory";
+  EXPECT_EQ(Http("GET", "/api/health").status, 200);
+  EXPECT_EQ(StopDaemon(d), 0);
+  EXPECT_FALSE(std::filesystem::exists(socket_)) << "removed at shutdown";
+}
+
+TEST_F(WardendServingTest, SocketGroupMakesItGroupReadable) {
+  const group* g = getgrnam("nogroup");
+  if (!g) g = getgrnam("daemon");
+  if (!g) GTEST_SKIP() << "no nogroup or daemon group on this host";
+  pid_t d = StartDaemon({"--socket-group", g->gr_name});
+  ASSERT_GT(d, 0);
+  struct stat st;
+  ASSERT_EQ(lstat(socket_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_gid, g->gr_gid);
+  EXPECT_EQ(StopDaemon(d), 0);
+}
+
+TEST_F(WardendServingTest, StaleSocketIsReplacedAndALiveOneRefusesASecondDaemon) {
+  // A socket file whose daemon died: bound, then closed without unlink.
+  std::filesystem::create_directories(std::filesystem::path(socket_).parent_path());
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strcpy(address.sun_path, socket_.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  close(fd);
+  pid_t first = StartDaemon();
+  ASSERT_GT(first, 0) << "the stale socket is replaced";
+  EXPECT_EQ(Http("GET", "/api/health").status, 200);
+
+  // Another data directory, the same socket: refused, and the first one is unharmed.
+  std::string data = data_;
+  data_ = dir_ + "/other";
+  pid_t second = StartDaemon();
+  EXPECT_EQ(second, -1);
+  data_ = data;
+  EXPECT_EQ(Http("GET", "/api/health").status, 200);
+  EXPECT_EQ(StopDaemon(first), 0);
+}
+
+TEST_F(WardendServingTest, ASecondDaemonOnTheSameDataDirectoryIsRefusedNamingTheFirst) {
+  pid_t first = StartDaemon();
+  ASSERT_GT(first, 0);
+  std::string socket = socket_;
+  socket_ = dir_ + "/run/second.sock";
+  EXPECT_EQ(StartDaemon(), -1);
+  socket_ = socket;
+  EXPECT_EQ(Http("GET", "/api/health").status, 200);
+  EXPECT_EQ(StopDaemon(first), 0);
+}
+
+TEST_F(WardendServingTest, TellsSystemdReadyOnNotifySocket) {
+  std::string notify = dir_ + "/notify.sock";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strcpy(address.sun_path, notify.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  pid_t d = StartDaemon({}, {{"NOTIFY_SOCKET", notify}});
+  ASSERT_GT(d, 0);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  char buf[256] = {};
+  ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+  ASSERT_GT(n, 0);
+  std::string message(buf, static_cast<size_t>(n));
+  EXPECT_NE(message.find("READY=1"), std::string::npos) << message;
+  EXPECT_NE(message.find("MAINPID=" + std::to_string(d)), std::string::npos) << message;
+  EXPECT_TRUE(std::filesystem::exists(socket_)) << "ready means the socket is there";
+  EXPECT_EQ(StopDaemon(d), 0);
+  close(fd);
+}
+
+TEST_F(WardendServingTest, TcpNeedsABearerTokenAndRecordsItsName) {
+  std::string tokens = WriteFile("tokens", "ci:s3cret\n");
+  chmod(tokens.c_str(), 0600);
+  // Refused: a non-loopback address without --allow-remote.
+  EXPECT_EQ(StartDaemon({"--listen", "0.0.0.0:0", "--token-file", tokens}), -1);
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof in;
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&in), sizeof in), 0);
+  getsockname(probe, reinterpret_cast<sockaddr*>(&in), &len);
+  int port = ntohs(in.sin_port);
+  close(probe);
+  pid_t d = StartDaemon({"--listen", "127.0.0.1:" + std::to_string(port), "--token-file", tokens});
+  ASSERT_GT(d, 0);
+  auto raw = [&](const std::string& request) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in), 0);
+    EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) answer.append(buf, n);
+    close(fd);
+    return answer;
+  };
+  std::string denied = raw("GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(denied.rfind("HTTP/1.1 401", 0), 0u) << denied;
+  std::string spec = R"({"nodes":[{"id":"s","argv":["sleep","30"]}]})";
+  std::string created =
+      raw("POST /api/executions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+          "Authorization: Bearer s3cret\r\nContent-Type: application/json\r\n"
+          "Content-Length: " +
+          std::to_string(spec.size()) + "\r\n\r\n" + spec);
+  EXPECT_EQ(created.rfind("HTTP/1.1 201", 0), 0u) << created;
+  std::string id =
+      Parse(created.substr(created.find("\r\n\r\n") + 4)).at("executionId").as_string().c_str();
+  std::string stop = "{}";
+  std::string stopped = raw("POST /api/executions/" + id +
+                            "/stop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            "Authorization: Bearer s3cret\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 2\r\n\r\n{}");
+  EXPECT_EQ(stopped.rfind("HTTP/1.1 200", 0), 0u) << stopped;
+  CommandResult audit = Warden({"audit", "stops", "--db", data_ + "/warden.db", "--json"});
+  EXPECT_NE(audit.out.find("\"requested_by\":\"token:ci\""), std::string::npos) << audit.out;
+  EXPECT_EQ(StopDaemon(d), 0);
+}
+
+TEST_F(WardendServingTest, SigtermStopsEveryExecutionWithServerShutdownAndLeavesNoProcess) {
+  pid_t d = StartDaemon({"--containment", "pgroup", "--grace-ms", "500"});
+  ASSERT_GT(d, 0);
+  std::vector<std::string> ids;
+  for (const char* spec :
+       {R"({"nodes":[{"id":"a","argv":["sleep","60"]},{"id":"b","argv":["sleep","60"]}]})",
+        R"({"nodes":[{"id":"t","argv":["sh","-c","trap '' TERM; echo armed; sleep 60"]}]})"}) {
+    HttpResult r = Http("POST", "/api/executions", spec, "application/json");
+    ASSERT_EQ(r.status, 201) << r.body;
+    ids.push_back(std::string(Parse(r.body).at("executionId").as_string()));
+  }
+  std::vector<pid_t> pids;
+  ASSERT_TRUE(Eventually([&] {
+    pids.clear();
+    for (const auto& id : ids) {
+      json::value e = Parse(Http("GET", "/api/executions/" + id).body);
+      for (const auto& node : e.at("nodes").as_array()) {
+        if (node.at("status").as_string() != "running") return false;
+        pids.push_back(static_cast<pid_t>(node.at("pid").as_int64()));
+      }
+    }
+    return true;
+  }));
+  ASSERT_EQ(pids.size(), 3u);
+  ASSERT_TRUE(Eventually([&] {
+    return Http("GET", "/api/executions/" + ids[1] + "/nodes/t/log").body == "armed\n";
+  })) << "the node ignores SIGTERM from now on";
+  // A client following one execution sees it end as stopped.
+  pid_t follower = StartWarden({"events", ids[0], "--follow", "--json"});
+
+  kill(d, SIGTERM);
+  // While the stops run (the TERM-proof node holds them for the 500 ms grace), new work is
+  // refused with 503 and reads still work.
+  ASSERT_TRUE(Eventually([&] {
+    return Http("GET", "/api/health").body.find("\"shuttingDown\":true") != std::string::npos;
+  }));
+  HttpResult refused = Http("POST", "/api/executions", R"({"nodes":[{"id":"a","argv":["true"]}]})",
+                            "application/json");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("shutting down"), std::string::npos) << refused.body;
+  EXPECT_EQ(StopDaemon(d, 0 /* already sent */), 0) << DaemonLog(d);
+  CommandResult followed = FinishWarden(follower);
+  EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  EXPECT_NE(followed.out.find("execution.stopped"), std::string::npos) << followed.out;
+
+  for (pid_t pid : pids) EXPECT_FALSE(kill(pid, 0) == 0) << "node process " << pid << " is left";
+  EXPECT_FALSE(std::filesystem::exists(socket_));
+
+  CommandResult audit = Warden({"audit", "stops", "--db", data_ + "/warden.db", "--json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  json::value stops = Parse(audit.out);
+  ASSERT_EQ(stops.as_array().size(), 2u) << audit.out;
+  for (const auto& stop : stops.as_array()) {
+    EXPECT_EQ(stop.at("reason").as_string(), "server_shutdown");
+    EXPECT_FALSE(stop.at("completed_at").is_null());
+  }
+  auto journal = journal::Journal::Open(data_ + "/warden.db");
+  ASSERT_TRUE(journal.ok());
+  auto events = (*journal)->ReadAll();
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->back().kind, "daemon.stopped");
+}
+
+TEST_F(WardendServingTest, SecondSignalKillsAtOnce) {
+  pid_t d = StartDaemon({"--containment", "pgroup", "--grace-ms", "30000"});
+  ASSERT_GT(d, 0);
+  HttpResult r =
+      Http("POST", "/api/executions",
+           R"({"nodes":[{"id":"t","argv":["sh","-c","trap '' TERM; echo armed; sleep 60"]}]})",
+           "application/json");
+  ASSERT_EQ(r.status, 201);
+  std::string id(Parse(r.body).at("executionId").as_string());
+  ASSERT_TRUE(Eventually(
+      [&] { return Http("GET", "/api/executions/" + id + "/nodes/t/log").body == "armed\n"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return Parse(Http("GET", "/api/executions/" + id).body)
+               .at("nodes")
+               .at(0)
+               .at("status")
+               .as_string() == "running";
+  }));
+  auto began = std::chrono::steady_clock::now();
+  kill(d, SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(d, SIGINT);
+  EXPECT_EQ(StopDaemon(d, 0), 0) << DaemonLog(d);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(10))
+      << "the 30 s grace was cut short";
+  CommandResult audit = Warden({"audit", "stops", "--db", data_ + "/warden.db", "--json"});
+  json::value stops = Parse(audit.out);
+  ASSERT_EQ(stops.as_array().size(), 1u);
+  EXPECT_EQ(stops.as_array()[0].at("nodes_killed").as_int64(), 1);
+}
+
+}  // namespace
+}  // namespace warden::testing
