@@ -1,0 +1,308 @@
+// RequestHandler without sockets: a real ExecutionManager and journal over the lifecycle's
+// FakeProcessRunner, requests in, api.md's responses out.
+#include "api/request_handler.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <optional>
+
+#include "fake_process_runner.h"
+#include "journal/journal.h"
+#include "lifecycle/execution_manager.h"
+
+namespace warden::api {
+namespace {
+
+namespace json = boost::json;
+using lifecycle_test::FakeProcessRunner;
+using lifecycle_test::TermBehavior;
+using namespace std::chrono_literals;
+
+class RequestHandlerTest : public testing::Test {
+ protected:
+  void SetUp() override { Open({}); }
+  void TearDown() override {
+    Close();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Open(journal::JournalOptions options) {
+    Close();
+    auto journal = journal::Journal::Open(dir_ + "/warden.db", options);
+    ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+    journal_ = std::move(*journal);
+    runner_ = std::make_unique<FakeProcessRunner>(io_);
+    manager_ = std::make_unique<lifecycle::ExecutionManager>(io_, *journal_, *runner_);
+    handler_ = std::make_unique<RequestHandler>(io_, *manager_, *journal_, metrics_);
+  }
+  void Close() {
+    handler_.reset();
+    manager_.reset();
+    runner_.reset();
+    journal_.reset();
+  }
+
+  // Handles one request and runs the io_context until it is answered (5 s at most).
+  Response Call(const std::string& method, const std::string& target, const std::string& body = "",
+                const std::string& content_type = "application/json") {
+    Request request{method, target, body.empty() ? "" : content_type, body, {"uid:1 pid:2"}};
+    std::optional<Response> response;
+    handler_->Handle(std::move(request), [&](Response r) { response = std::move(r); });
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!response && std::chrono::steady_clock::now() < deadline) {
+      io_.restart();  // run_for stops the io_context whenever it runs out of work
+      io_.run_for(5ms);
+    }
+    EXPECT_TRUE(response.has_value()) << method << " " << target << " was never answered";
+    return response.value_or(Response{});
+  }
+  json::value Body(const Response& r) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    EXPECT_FALSE(ec) << r.body;
+    return v;
+  }
+  std::string ErrorCode(const Response& r) {
+    return std::string(Body(r).at("error").at("code").as_string());
+  }
+  std::string Create(const std::string& spec, const std::string& query = "") {
+    Response r = Call("POST", "/api/executions" + query, spec);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return std::string(Body(r).at("executionId").as_string());
+  }
+  std::string StatusOf(const std::string& id) {
+    return std::string(Body(Call("GET", "/api/executions/" + id)).at("status").as_string());
+  }
+  void Settle() {
+    for (int i = 0; i < 20; ++i) {
+      io_.restart();
+      io_.run_for(2ms);
+    }
+  }
+
+  std::string dir_ = [] {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "api-handler-XXXXXX").string();
+    return std::string(mkdtemp(tmpl.data()));
+  }();
+  boost::asio::io_context io_;
+  DaemonMetrics metrics_;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<FakeProcessRunner> runner_;
+  std::unique_ptr<lifecycle::ExecutionManager> manager_;
+  std::unique_ptr<RequestHandler> handler_;
+};
+
+const char kTwoNodes[] =
+    R"({"name":"two","nodes":[{"id":"a","argv":["x"]},{"id":"b","argv":["y"],"needs":["a"]}]})";
+
+TEST_F(RequestHandlerTest, CreateStartsAndAnswers201WithTheExecution) {
+  Response r = Call("POST", "/api/executions", kTwoNodes);
+  ASSERT_EQ(r.status, 201) << r.body;
+  json::value e = Body(r);
+  EXPECT_EQ(e.at("name").as_string(), "two");
+  EXPECT_EQ(e.at("status").as_string(), "running");
+  EXPECT_EQ(e.at("nodes").as_array().size(), 2u);
+  EXPECT_EQ(metrics_.journal_commit.count(), 1u);
+  Settle();
+  ASSERT_TRUE(runner_->Exit("a", 0));
+  Settle();
+  ASSERT_TRUE(runner_->Exit("b", 0));
+  Settle();
+  EXPECT_EQ(StatusOf(std::string(e.at("executionId").as_string())), "completed");
+}
+
+TEST_F(RequestHandlerTest, StartFalseLeavesItIdleUntilStartAndASecondStartIsAConflict) {
+  std::string id = Create(kTwoNodes, "?start=false");
+  EXPECT_EQ(StatusOf(id), "idle");
+  Response start = Call("POST", "/api/executions/" + id + "/start");
+  EXPECT_EQ(start.status, 200) << start.body;
+  EXPECT_EQ(Body(start).at("status").as_string(), "running");
+  Response again = Call("POST", "/api/executions/" + id + "/start");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(ErrorCode(again), "conflict");
+  EXPECT_EQ(Call("POST", "/api/executions?start=maybe", kTwoNodes).status, 400);
+}
+
+TEST_F(RequestHandlerTest, ListShowsActiveByDefaultAndAllOnRequest) {
+  std::string running = Create(kTwoNodes);
+  std::string stopped = Create(kTwoNodes, "?start=false");
+  ASSERT_EQ(Call("POST", "/api/executions/" + stopped + "/stop").status, 200);
+  auto ids = [&](const std::string& target) {
+    std::vector<std::string> out;
+    json::value body = Body(Call("GET", target));
+    for (const auto& e : body.at("executions").as_array()) {
+      out.emplace_back(e.at("executionId").as_string());
+    }
+    return out;
+  };
+  EXPECT_EQ(ids("/api/executions"), std::vector<std::string>{running});
+  EXPECT_EQ(ids("/api/executions?state=all"), (std::vector<std::string>{running, stopped}));
+}
+
+TEST_F(RequestHandlerTest, PauseAndResumeAnswerOnceTheTreesAreFrozenOrThawed) {
+  std::string id = Create(R"({"nodes":[{"id":"a","argv":["x"]}]})");
+  Settle();
+  Response paused = Call("POST", "/api/executions/" + id + "/pause");
+  EXPECT_EQ(paused.status, 200) << paused.body;
+  EXPECT_EQ(Body(paused).at("status").as_string(), "paused");
+  EXPECT_TRUE(runner_->Tree("a")->paused());
+  Response resumed = Call("POST", "/api/executions/" + id + "/resume");
+  EXPECT_EQ(resumed.status, 200) << resumed.body;
+  EXPECT_FALSE(runner_->Tree("a")->paused());
+  EXPECT_EQ(Call("POST", "/api/executions/" + id + "/resume").status, 409);
+}
+
+TEST_F(RequestHandlerTest, StopWaitsForTheStopResponseAndRecordsTheRequester) {
+  std::string id = Create(kTwoNodes);
+  Settle();
+  Response r = Call("POST", "/api/executions/" + id + "/stop",
+                    R"({"reason":"timeout","note":"too slow","graceMs":100})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::value stop = Body(r);
+  EXPECT_EQ(stop.at("status").as_string(), "stopped");
+  EXPECT_EQ(stop.at("executionId").as_string(), id);
+  EXPECT_EQ(stop.at("reason").as_string(), "timeout");
+  EXPECT_EQ(stop.at("summary").at("nodesTotal").as_int64(), 2);
+  EXPECT_TRUE(stop.at("journaled").as_bool());
+  auto events = journal_->ReadExecution(id);
+  ASSERT_TRUE(events.ok());
+  bool found = false;
+  for (const auto& e : *events) {
+    if (e.kind == "execution.stop_requested") {
+      found = true;
+      EXPECT_NE(e.payload.find("uid:1 pid:2"), std::string::npos) << e.payload;
+      EXPECT_NE(e.payload.find("too slow"), std::string::npos) << e.payload;
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(Call("POST", "/api/executions/" + id + "/stop").status, 409);
+}
+
+TEST_F(RequestHandlerTest, StopWithoutWaitAnswers202AndAJoiningStopGetsTheResult) {
+  runner_->SetTermBehavior("a", TermBehavior::kIgnoreTerm);
+  std::string id = Create(R"({"nodes":[{"id":"a","argv":["x"]}]})");
+  Settle();
+  Response accepted = Call("POST", "/api/execute/stop",
+                           R"({"executionId":")" + id + R"(","wait":false,"graceMs":50})");
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  EXPECT_EQ(Body(accepted).at("status").as_string(), "stopping");
+  Response joined = Call("POST", "/api/executions/" + id + "/stop");
+  ASSERT_EQ(joined.status, 200) << joined.body;
+  EXPECT_EQ(Body(joined).at("nodesKilled").as_int64(), 1);
+}
+
+TEST_F(RequestHandlerTest, BadRequestsGetTheirCodes) {
+  EXPECT_EQ(ErrorCode(Call("POST", "/api/executions", "{")), "invalid_argument");
+  EXPECT_EQ(Call("POST", "/api/executions", kTwoNodes, "text/plain").status, 415);
+  EXPECT_EQ(Call("POST", "/api/executions", kTwoNodes, "application/json; charset=utf-8").status,
+            201);
+  EXPECT_EQ(Call("POST", "/api/executions", std::string(5u << 20, ' ')).status, 413);
+  EXPECT_EQ(Call("GET", "/api/executions/none").status, 404);
+  EXPECT_EQ(Call("GET", "/api/executions/none/events").status, 404);
+  EXPECT_EQ(Call("GET", "/api/executions/none/events?follow=true").status, 404);
+  EXPECT_EQ(Call("GET", "/api/executions/none/events?after=-1").status, 400);
+  EXPECT_EQ(Call("POST", "/api/executions/none/stop", R"({"wait":"yes"})").status, 400);
+  EXPECT_EQ(Call("POST", "/api/executions/none/stop", R"({"extra":1})").status, 400);
+  EXPECT_EQ(Call("POST", "/api/executions/none/stop").status, 404);
+  Response wrong = Call("PUT", "/api/health");
+  EXPECT_EQ(wrong.status, 405);
+  EXPECT_EQ(wrong.allow, "GET");
+  EXPECT_EQ(Call("GET", "/api/executions/x/nodes/y/log?stream=both").status, 400);
+}
+
+TEST_F(RequestHandlerTest, FollowStreamsRecordedRowsThenNewOnesAndEndsAfterTheTerminalEvent) {
+  std::string id = Create(R"({"nodes":[{"id":"a","argv":["x"]}]})");
+  Settle();
+  Response r = Call("GET", "/api/executions/" + id + "/events?follow=true");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/x-ndjson");
+  ASSERT_TRUE(r.stream);
+  std::string text;
+  bool ended = false;
+  r.stream->Start([&](std::string chunk) { text += chunk; }, [&] { ended = true; });
+  Settle();
+  EXPECT_FALSE(ended);
+  EXPECT_NE(text.find("\"kind\":\"node.started\""), std::string::npos) << text;
+  ASSERT_TRUE(runner_->Exit("a", 0));
+  Settle();
+  EXPECT_TRUE(ended);
+  std::vector<int64_t> seqs;
+  std::string last_kind;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    json::value e = json::parse(text.substr(start, nl - start));
+    seqs.push_back(e.at("seq").as_int64());
+    last_kind = e.at("kind").as_string();
+  }
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+  EXPECT_EQ(std::adjacent_find(seqs.begin(), seqs.end()), seqs.end()) << "no repeats";
+  EXPECT_EQ(last_kind, "execution.completed");
+
+  // An ended execution: the recorded rows after `after`, then the end.
+  Response again = Call("GET", "/api/executions/" + id + "/events?follow=true&after=" +
+                                   std::to_string(seqs[seqs.size() - 2]));
+  std::string tail;
+  bool tail_ended = false;
+  again.stream->Start([&](std::string chunk) { tail += chunk; }, [&] { tail_ended = true; });
+  Settle();
+  EXPECT_TRUE(tail_ended);
+  EXPECT_EQ(std::count(tail.begin(), tail.end(), '\n'), 1);
+}
+
+TEST_F(RequestHandlerTest, HealthAndMetricsDescribeTheDaemon) {
+  Create(kTwoNodes);
+  json::value health = Body(Call("GET", "/api/health"));
+  EXPECT_EQ(health.at("status").as_string(), "ok");
+  EXPECT_EQ(health.at("activeExecutions").as_int64(), 1);
+  EXPECT_EQ(health.at("journal").as_string(), "ok");
+  EXPECT_EQ(health.at("containment").as_string(), "pgroup");
+  Response metrics = Call("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("warden_executions{state=\"running\"} 1\n"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("warden_journal_commit_seconds_bucket{le=\"+Inf\"} 1\n"),
+            std::string::npos)
+      << metrics.body;
+}
+
+TEST_F(RequestHandlerTest, FailedJournalRefusesNewWorkWith503ButStillStops) {
+  journal::JournalOptions options;
+  options.max_page_count = 96;
+  Open(options);
+  std::string id = Create(R"({"nodes":[{"id":"a","argv":["x"]}]})");
+  std::string idle = Create(kTwoNodes, "?start=false");
+  Settle();
+  for (int i = 0; i < 100'000 && journal_->health().ok(); ++i) {
+    journal::Event filler;
+    filler.kind = "test.filler";
+    filler.payload = R"({"pad":")" + std::string(2000, 'x') + R"("})";
+    (void)journal_->Append(filler, journal::Durability::kCrashSafe);
+  }
+  ASSERT_FALSE(journal_->health().ok());
+  json::value health = Body(Call("GET", "/api/health"));
+  EXPECT_EQ(health.at("journal").as_string(), "failed");
+  Response create = Call("POST", "/api/executions", kTwoNodes);
+  EXPECT_EQ(create.status, 503);
+  EXPECT_EQ(ErrorCode(create), "unavailable");
+  EXPECT_EQ(Call("POST", "/api/executions/" + idle + "/start").status, 503);
+  EXPECT_EQ(Call("GET", "/api/executions/" + id).status, 200) << "reads still work";
+  Response stop = Call("POST", "/api/executions/" + id + "/stop");
+  ASSERT_EQ(stop.status, 200) << stop.body;
+  EXPECT_FALSE(Body(stop).at("journaled").as_bool());
+}
+
+TEST_F(RequestHandlerTest, ShutdownRefusesNewWorkButServesReadsAndStops) {
+  std::string id = Create(kTwoNodes);
+  handler_->BeginShutdown();
+  EXPECT_EQ(Call("POST", "/api/executions", kTwoNodes).status, 503);
+  EXPECT_EQ(Call("GET", "/api/executions/" + id).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/api/health")).at("shuttingDown").as_bool(), true);
+  EXPECT_EQ(Call("POST", "/api/executions/" + id + "/stop").status, 200);
+}
+
+}  // namespace
+}  // namespace warden::api
