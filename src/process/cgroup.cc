@@ -42,6 +42,23 @@ Result<CgroupEvents> ReadCgroupEvents(const std::filesystem::path& group) {
   return events;
 }
 
+Result<CgroupEvents> ReadCgroupEvents(int events_fd) {
+  char text[256];
+  ssize_t n;
+  do {
+    n = ::pread(events_fd, text, sizeof text - 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == ENODEV || errno == ENOENT) return Status::NotFound("cgroup is gone");
+    return Status::FromErrno("read cgroup.events", errno);
+  }
+  std::string_view view(text, static_cast<size_t>(n));
+  CgroupEvents events;
+  events.populated = view.find("populated 1") != std::string_view::npos;
+  events.frozen = view.find("frozen 1") != std::string_view::npos;
+  return events;
+}
+
 Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group) {
   Result<std::string> text = ReadWhole(group / "cgroup.procs");
   if (!text.ok()) return text.status();

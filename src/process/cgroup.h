@@ -19,6 +19,10 @@ struct CgroupEvents {
 // Reads <group>/cgroup.events. NotFound when the group is gone.
 Result<CgroupEvents> ReadCgroupEvents(const std::filesystem::path& group);
 
+// Reads an open cgroup.events descriptor from its start (kernfs regenerates it on every read
+// at offset 0): one system call instead of open, read and close.
+Result<CgroupEvents> ReadCgroupEvents(int events_fd);
+
 // Reads <group>/cgroup.procs: the member pids (empty when the group is empty).
 Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group);
 

@@ -23,6 +23,7 @@ CgroupPool::~CgroupPool() {
   worker_.join();
   for (CgroupSlot& slot : ready_) {
     slot.procs.Reset();
+    slot.events.Reset();
     ::rmdir(slot.path.c_str());
   }
   for (const auto& path : removals_) ::rmdir(path.c_str());
@@ -45,7 +46,8 @@ Result<CgroupSlot> CgroupPool::Make() {
       return Status::FromErrno("mkdir " + slot.path.string(), errno);
     }
     slot.procs.Reset(::open((slot.path / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-    if (!slot.procs.valid()) {
+    slot.events.Reset(::open((slot.path / "cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!slot.procs.valid() || !slot.events.valid()) {
       int err = errno;
       ::rmdir(slot.path.c_str());
       return Status::FromErrno("open cgroup.procs", err);
@@ -70,19 +72,28 @@ Result<CgroupSlot> CgroupPool::Take() {
 }
 
 void CgroupPool::Remove(std::filesystem::path group) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    removals_.push_back(std::move(group));
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (removals_.empty()) {
+    removals_due_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    wake_.notify_one();  // to start waiting for the deadline
   }
-  wake_.notify_one();
+  removals_.push_back(std::move(group));
 }
 
 void CgroupPool::Work() {
   std::unique_lock<std::mutex> lock(mutex_);
+  auto removals_ready = [this] {
+    return !removals_.empty() && std::chrono::steady_clock::now() >= removals_due_;
+  };
+  auto has_work = [&] { return stopping_ || removals_ready() || ready_.size() < target_; };
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !removals_.empty() || ready_.size() < target_; });
+    if (removals_.empty()) {
+      wake_.wait(lock, has_work);
+    } else {
+      wake_.wait_until(lock, removals_due_, has_work);
+    }
     if (stopping_) return;
-    if (!removals_.empty()) {
+    if (removals_ready()) {
       std::vector<std::filesystem::path> batch;
       batch.swap(removals_);
       lock.unlock();
@@ -94,12 +105,13 @@ void CgroupPool::Work() {
       busy_.insert(busy_.end(), busy.begin(), busy.end());
       continue;
     }
+    if (ready_.size() >= target_) continue;  // woken early for a removal not yet due
     lock.unlock();
     Result<CgroupSlot> slot = Make();
     lock.lock();
     if (!slot.ok()) {
-      // Take() will make groups itself and report the error to its caller; do not spin.
-      wake_.wait(lock, [this] { return stopping_ || !removals_.empty(); });
+      // Take() makes groups itself and reports the error to its caller; do not spin.
+      wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
       continue;
     }
     ready_.push_back(std::move(slot).value());

@@ -6,6 +6,7 @@
 // attempt for ever, so crash recovery can trust it.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -23,6 +24,7 @@ namespace warden::process {
 struct CgroupSlot {
   std::filesystem::path path;  // absolute directory of the group
   UniqueFd procs;              // <path>/cgroup.procs opened O_WRONLY: the child joins by "0"
+  UniqueFd events;             // <path>/cgroup.events opened O_RDONLY
 };
 
 class CgroupPool {
@@ -36,8 +38,8 @@ class CgroupPool {
 
   // A fresh, empty group of its own. Makes one on the calling thread when the pool is dry.
   Result<CgroupSlot> Take();
-  // Queues an empty group for rmdir on the worker. A group that is still busy is retried
-  // once more at destruction, then left (recovery can find it under the root).
+  // Queues an empty group for rmdir on the worker, about a second later. A group that is still busy
+  // is retried once more at destruction, then left (recovery can find it under the root).
   void Remove(std::filesystem::path group);
 
  private:
@@ -50,9 +52,12 @@ class CgroupPool {
   std::condition_variable wake_;
   std::deque<CgroupSlot> ready_;                 // guarded by mutex_
   std::vector<std::filesystem::path> removals_;  // guarded by mutex_
-  std::vector<std::filesystem::path> busy_;      // guarded by mutex_: rmdir said EBUSY
-  unsigned long next_name_ = 0;                  // guarded by mutex_
-  bool stopping_ = false;                        // guarded by mutex_
+  // When the queued removals are due (guarded by mutex_): removals wait a little and go in
+  // batches, so a mass stop does not pay for rmdir while its processes are still exiting.
+  std::chrono::steady_clock::time_point removals_due_;
+  std::vector<std::filesystem::path> busy_;  // guarded by mutex_: rmdir said EBUSY
+  unsigned long next_name_ = 0;              // guarded by mutex_
+  bool stopping_ = false;                    // guarded by mutex_
   std::thread worker_;
 };
 

@@ -116,6 +116,7 @@ LocalProcessRunner::LocalProcessRunner(boost::asio::io_context& io, RunnerOption
     if (!DroppedFromDaemonEnv(text)) base_env_.emplace_back(text);
   }
   if (base_path_.empty()) base_path_ = "/usr/local/bin:/usr/bin:/bin";
+  dev_null_.Reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
 }
 
 LocalProcessRunner::~LocalProcessRunner() {
@@ -222,10 +223,12 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
     }
   }
 
-  // 3. Pipes and capture files.
+  // 3. Pipes and capture files. A stream nobody keeps goes straight to /dev/null: no pipe
+  // to drain, nothing for the event loop to do.
   UniqueFd out_read, out_write, err_read, err_write, notify_read, notify_write;
-  Status status = MakePipe(&out_read, &out_write);
-  if (status.ok()) status = MakePipe(&err_read, &err_write);
+  Status status = Status::Ok();
+  if (!spec.output.stdout_path.empty()) status = MakePipe(&out_read, &out_write);
+  if (status.ok() && !spec.output.stderr_path.empty()) status = MakePipe(&err_read, &err_write);
   if (status.ok()) status = MakePipe(&notify_read, &notify_write);
   Result<UniqueFd> out_file = OpenCaptureFile(spec.output.stdout_path);
   Result<UniqueFd> err_file = OpenCaptureFile(spec.output.stderr_path);
@@ -235,8 +238,8 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
     give_back();
     return status;
   }
-  request.stdout_fd = out_write.get();
-  request.stderr_fd = err_write.get();
+  request.stdout_fd = out_write.valid() ? out_write.get() : dev_null_.get();
+  request.stderr_fd = err_write.valid() ? err_write.get() : dev_null_.get();
   request.notify_fd = notify_write.get();
 
   // 4. Watch the group before the first process enters it, so no event is missed.
@@ -275,10 +278,14 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
 
   // 7. The tree and its readers.
   LocalProcessTree::Pipes pipes;
-  pipes.stdout_pipe = OutputPipe::ToFile(io_, std::move(out_read), std::move(out_file).value(),
-                                         spec.output.cap_bytes);
-  pipes.stderr_pipe = OutputPipe::ToFile(io_, std::move(err_read), std::move(err_file).value(),
-                                         spec.output.cap_bytes);
+  if (out_read.valid()) {
+    pipes.stdout_pipe = OutputPipe::ToFile(io_, std::move(out_read), std::move(out_file).value(),
+                                           spec.output.cap_bytes);
+  }
+  if (err_read.valid()) {
+    pipes.stderr_pipe = OutputPipe::ToFile(io_, std::move(err_read), std::move(err_file).value(),
+                                           spec.output.cap_bytes);
+  }
   OutputPipe::LineHandler on_line;
   if (callbacks.on_notify) {
     on_line = [this, on_notify = callbacks.on_notify](std::string_view key,
@@ -296,6 +303,7 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
   auto tree = std::make_shared<LocalProcessTree>(
       this, io_, clock_, containment_.mode, timeouts, std::move(identity), std::move(child->pidfd),
       std::move(child->pending), std::move(pipes), std::move(callbacks));
+  tree->cgroup_events_ = std::move(slot.events);
   trees_[tree->identity().pid] = tree;
   if (watch >= 0) {
     by_watch_[watch] = tree.get();
@@ -325,8 +333,8 @@ void LocalProcessRunner::Forget(LocalProcessTree* tree) {
     boost::asio::post(io_, [keep = std::move(it->second)] {});
     trees_.erase(it);
   }
-  // Its zombie leader may have hidden exited orphans from waitid(P_ALL).
-  if (containment_.mode == ContainmentMode::kProcessGroup) ReapUntracked();
+  // With no tree left, the scan only reaps what the last leader's zombie may have hidden.
+  if (containment_.mode == ContainmentMode::kProcessGroup && trees_.empty()) RequestScan();
 }
 
 void LocalProcessRunner::WaitForSigchld() {
@@ -340,11 +348,23 @@ void LocalProcessRunner::WaitForSigchld() {
 
 void LocalProcessRunner::OnSigchld() {
   if (containment_.mode == ContainmentMode::kProcessGroup) {
-    // An adopted member may have died (the group may be empty now), or an orphan.
-    ReapUntracked();
-    RequestMemberScan();
+    // An adopted member may have died (the group may be empty now), or an orphan: the scan
+    // reaps and recounts.
+    RequestScan();
     return;
   }
+  // Posted, so that the pidfd completions of the same wake-up reap their leaders first:
+  // each waitid(P_ALL) below walks every child of the daemon.
+  if (reap_pending_) return;
+  reap_pending_ = true;
+  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
+    if (alive.expired()) return;
+    reap_pending_ = false;
+    ReapOrphans();
+  });
+}
+
+void LocalProcessRunner::ReapOrphans() {
   // cgroup mode keeps no zombie: peek at each exited child, let its tree reap a leader,
   // reap anything else (an orphan adopted as subreaper).
   for (int i = 0; i < 100000; ++i) {
@@ -380,25 +400,13 @@ void LocalProcessRunner::ReadInotify() {
       });
 }
 
-void LocalProcessRunner::RequestMemberScan() {
-  if (member_scan_pending_ || adopted_scan_pending_) return;
-  member_scan_pending_ = true;
-  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
-    if (alive.expired() || !member_scan_pending_) return;
-    member_scan_pending_ = false;
-    ScanMembers();
-  });
-}
-
-void LocalProcessRunner::RequestAdoptedScan() {
-  if (adopted_scan_pending_) return;
-  adopted_scan_pending_ = true;
-  member_scan_pending_ = false;  // the adopted scan ends with one
+void LocalProcessRunner::RequestScan() {
+  if (scan_pending_) return;
+  scan_pending_ = true;
   boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
     if (alive.expired()) return;
-    adopted_scan_pending_ = false;
-    ScanAdopted();
-    ScanMembers();
+    scan_pending_ = false;
+    ScanProcesses();
   });
 }
 
@@ -461,11 +469,17 @@ std::optional<std::string> LocalProcessRunner::CookieKeyOf(pid_t pid) {
   return key;
 }
 
-void LocalProcessRunner::ScanMembers() {
-  if (containment_.mode != ContainmentMode::kProcessGroup || trees_.empty()) return;
-  // getpgid() per /proc entry: a system call each, no file to open or format, so a pass
-  // over a few hundred processes costs little more than reading the directory.
+void LocalProcessRunner::ScanProcesses() {
+  if (containment_.mode != ContainmentMode::kProcessGroup) return;
+  if (trees_.empty()) {
+    ReapUntracked();  // no leader zombie is kept: waitid(P_ALL) sees every exited child
+    return;
+  }
+  // System calls per entry, no file to open and format (a /proc/PID/stat read costs ~9 us
+  // here, getpgid or waitid well under one): a pass over a few hundred processes is cheap
+  // enough to run on every batch of child events.
   std::unordered_map<pid_t, std::vector<pid_t>> members;  // by pgid
+  std::unordered_map<LocalProcessTree*, std::vector<pid_t>> found;
   DIR* dir = ::opendir("/proc");
   if (dir == nullptr) return;
   while (dirent* entry = ::readdir(dir)) {
@@ -474,13 +488,32 @@ void LocalProcessRunner::ScanMembers() {
     auto [ptr, ec] = std::from_chars(name, name + std::strlen(name), pid);
     if (ec != std::errc() || *ptr != '\0' || trees_.count(pid) != 0) continue;
     pid_t pgid = ::getpgid(pid);
-    if (pgid > 0 && trees_.count(pgid) != 0) members[pgid].push_back(pid);
+    if (pgid <= 0) continue;
+    if (trees_.count(pgid) != 0) {
+      // A member. One that is our exited child (adopted when its parent died) is reaped.
+      if (!ReapIfExited(pid)) members[pgid].push_back(pid);
+      continue;
+    }
+    // Outside every tracked group: only our own (adopted) children matter. waitid answers
+    // ECHILD for anyone else, and tells an exited child from a live one without reaping.
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+      continue;
+    }
+    if (info.si_pid == pid) {
+      ReapIfExited(pid);
+      continue;
+    }
+    std::optional<std::string> key = CookieKeyOf(pid);
+    if (!key) continue;
+    auto tree = by_cookie_.find(*key);
+    if (tree != by_cookie_.end()) {
+      found[tree->second].push_back(pid);
+      escapee_owner_[pid] = tree->second;
+    }
   }
   ::closedir(dir);
-  // A member that is our exited child (adopted when its parent died) is reaped, not counted.
-  for (auto& [pgid, pids] : members) {
-    std::erase_if(pids, [this](pid_t pid) { return ReapIfExited(pid); });
-  }
+  // Escapees that vanished between passes.
   std::vector<pid_t> escapees;
   escapees.reserve(escapee_owner_.size());
   for (const auto& [pid, tree] : escapee_owner_) escapees.push_back(pid);
@@ -490,52 +523,11 @@ void LocalProcessRunner::ScanMembers() {
   trees.reserve(trees_.size());
   for (auto& [pid, tree] : trees_) trees.push_back(tree);
   for (auto& tree : trees) {
+    auto f = found.find(tree.get());
+    if (f != found.end()) tree->OnEscapeesFound(f->second);
     auto m = members.find(tree->identity().pgid);
     tree->OnMembers(m != members.end() ? std::move(m->second) : std::vector<pid_t>{});
   }
-}
-
-void LocalProcessRunner::ScanAdopted() {
-  if (containment_.mode != ContainmentMode::kProcessGroup) return;
-  // Reads every /proc/PID/stat (about 9 us each here): done when a tree starts terminating
-  // or its leader exits, not on every event.
-  std::unordered_map<LocalProcessTree*, std::vector<pid_t>> found;
-  std::unordered_map<pid_t, std::string> still_adopted;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return;
-  int proc_fd = ::dirfd(dir);
-  char buffer[1024];
-  while (dirent* entry = ::readdir(dir)) {
-    pid_t pid = 0;
-    const char* name = entry->d_name;
-    auto [ptr, ec] = std::from_chars(name, name + std::strlen(name), pid);
-    if (ec != std::errc() || *ptr != '\0' || trees_.count(pid) != 0) continue;
-    char path[32];
-    std::snprintf(path, sizeof path, "%d/stat", pid);
-    int fd = ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
-    ::close(fd);
-    if (n <= 0) continue;
-    Result<ProcStat> stat = ParseProcStat(std::string_view(buffer, static_cast<size_t>(n)));
-    if (!stat.ok() || stat->ppid != self_pid_) continue;
-    if (stat->exited()) {
-      ReapIfExited(pid);
-      continue;
-    }
-    if (trees_.count(stat->pgrp) != 0) continue;  // a plain member, seen by the member scan
-    std::optional<std::string> key = CookieKeyOf(pid);
-    if (!key) continue;
-    still_adopted[pid] = *key;
-    auto tree = by_cookie_.find(*key);
-    if (tree != by_cookie_.end()) {
-      found[tree->second].push_back(pid);
-      escapee_owner_[pid] = tree->second;
-    }
-  }
-  ::closedir(dir);
-  adopted_cookie_.swap(still_adopted);
-  for (auto& [tree, pids] : found) tree->OnEscapeesFound(pids);
 }
 
 }  // namespace warden::process

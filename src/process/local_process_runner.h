@@ -75,22 +75,20 @@ class LocalProcessRunner final : public ProcessRunner {
                      std::string boot_id);
 
   // Called by trees.
-  // pgroup mode. Both are coalesced and posted, never run inside the caller.
-  //   member scan:  which processes are in which tracked group (getpgid per /proc entry:
-  //                 cheap), and which known escapees have exited.
-  //   adopted scan: which untracked children of the daemon carry which node's cookie
-  //                 (/proc/PID/stat and environ: costly), then a member scan.
-  void RequestMemberScan();
-  void RequestAdoptedScan();
+  // pgroup mode: a coalesced, posted pass over /proc that finds the members of every
+  // tracked group, the untracked children carrying a node's cookie (escapees), and reaps
+  // exited untracked children. Only system calls per entry (getpgid, waitid), no files,
+  // except /proc/PID/environ once per adopted child.
+  void RequestScan();
   void Forget(LocalProcessTree* tree);  // the tree finished
 
   Result<std::vector<std::string>> BuildEnvironment(const LaunchSpec& spec) const;
   std::vector<std::string> ExecCandidates(const LaunchSpec& spec) const;
   void WaitForSigchld();
   void OnSigchld();
+  void ReapOrphans();  // cgroup mode
   void ReadInotify();
-  void ScanMembers();
-  void ScanAdopted();
+  void ScanProcesses();
   // Reaps `pid` if it is an exited child of ours; true when it is gone (reaped now, or not
   // our child any more). Tells the tree that owned it as an escapee.
   bool ReapIfExited(pid_t pid);
@@ -106,6 +104,7 @@ class LocalProcessRunner final : public ProcessRunner {
   pid_t self_pid_;
   std::vector<std::string> base_env_;  // the daemon's, filtered, without WARDEN_*
   std::string base_path_;              // the daemon's PATH
+  UniqueFd dev_null_;                  // stdout/stderr of nodes whose output is not kept
   Spawner spawner_;
   std::unique_ptr<CgroupPool> pool_;  // cgroup mode only
   boost::asio::signal_set sigchld_;
@@ -118,8 +117,8 @@ class LocalProcessRunner final : public ProcessRunner {
   std::unordered_map<std::string, LocalProcessTree*> by_cookie_;  // pgroup mode
   std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
   std::unordered_map<pid_t, LocalProcessTree*> escapee_owner_;    // pgroup mode
-  bool member_scan_pending_ = false;
-  bool adopted_scan_pending_ = false;
+  bool scan_pending_ = false;
+  bool reap_pending_ = false;
   // Posted handlers hold a weak_ptr to this and do nothing once the runner is gone.
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
 };

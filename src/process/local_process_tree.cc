@@ -33,7 +33,6 @@ LocalProcessTree::LocalProcessTree(LocalProcessRunner* runner, boost::asio::io_c
       identity_(std::move(identity)),
       pidfd_(io, pidfd.Release()),
       pending_exec_(std::move(pending_exec)),
-      exec_watch_(io),
       pipes_(std::move(pipes)),
       callbacks_(std::move(callbacks)),
       timer_(io) {}
@@ -45,22 +44,14 @@ void LocalProcessTree::Start() {
                     [self = shared_from_this()](boost::system::error_code ec) {
                       if (!ec) self->OnLeaderMaybeExited();
                     });
-  if (pending_exec_) {
-    exec_watch_.assign(pending_exec_->exec_watch());
-    exec_watch_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                           [self = shared_from_this()](boost::system::error_code ec) {
-                             if (!ec) self->SettleExec(/*child_gone=*/false);
-                           });
-  }
   for (auto* pipe : {&pipes_.stdout_pipe, &pipes_.stderr_pipe, &pipes_.notify_pipe}) {
     if (*pipe) (*pipe)->Start();
   }
 }
 
-void LocalProcessTree::SettleExec(bool child_gone) {
+void LocalProcessTree::SettleExec() {
   if (!pending_exec_) return;
-  if (exec_watch_.is_open()) exec_watch_.release();  // the descriptor is pending_exec_'s
-  Status status = pending_exec_->Finish(child_gone);
+  Status status = pending_exec_->Release();
   if (!status.ok()) exit_.launch_error = status.message();
   pending_exec_.reset();
 }
@@ -92,21 +83,18 @@ void LocalProcessTree::OnLeaderMaybeExited() {
   } else {
     exit_.signal = info.si_status;
   }
+  SettleExec();
   if (mode_ == ContainmentMode::kCgroup) {
     OnCgroupEvents();
   } else {
-    // Terminating: escapees were looked for when it began. Otherwise, look for leftovers.
-    if (phase_ != Phase::kNone) {
-      runner_->RequestMemberScan();
-    } else {
-      runner_->RequestAdoptedScan();
-    }
+    runner_->RequestScan();
   }
 }
 
 void LocalProcessTree::OnCgroupEvents() {
   if (finished_ || runner_ == nullptr || mode_ != ContainmentMode::kCgroup) return;
-  Result<CgroupEvents> events = ReadCgroupEvents(identity_.cgroup_path);
+  Result<CgroupEvents> events = cgroup_events_.valid() ? ReadCgroupEvents(cgroup_events_.get())
+                                                       : ReadCgroupEvents(identity_.cgroup_path);
   if (events.ok()) {
     tree_empty_ = !events->populated;
     frozen_ = events->frozen;
@@ -172,11 +160,12 @@ void LocalProcessTree::StartTermination(std::chrono::milliseconds grace) {
   report_ = TerminationReport{};
   report_.sigterm_sent_ms = NowMs();
   signalled_.clear();
+  group_signalled_ = false;
   SignalMembers(SIGTERM);
   Thaw();
   ArmTimer(std::chrono::steady_clock::now() + grace);
   // pgroup: escapees adopted since the last scan are found and signalled by the next one.
-  if (mode_ == ContainmentMode::kProcessGroup) runner_->RequestAdoptedScan();
+  if (mode_ == ContainmentMode::kProcessGroup) runner_->RequestScan();
 }
 
 void LocalProcessTree::ArmTimer(std::chrono::steady_clock::time_point deadline) {
@@ -194,6 +183,7 @@ void LocalProcessTree::OnTimer() {
     phase_ = Phase::kKill;
     report_.sigkill_sent_ms = NowMs();
     signalled_.clear();
+    group_signalled_ = false;
     if (mode_ == ContainmentMode::kCgroup) {
       // Atomic: also catches processes forked while we kill.
       Status status = WriteCgroupFile(identity_.cgroup_path, "cgroup.kill", "1");
@@ -201,7 +191,7 @@ void LocalProcessTree::OnTimer() {
       SignalLeader(SIGKILL);  // in case it has not joined the group yet
     } else {
       SignalMembers(SIGKILL);
-      runner_->RequestMemberScan();
+      runner_->RequestScan();
     }
     ArmTimer(std::chrono::steady_clock::now() + timeouts_.kill_timeout);
     return;
@@ -220,34 +210,54 @@ void LocalProcessTree::OnTimer() {
 
 void LocalProcessTree::SignalMembers(int signo) {
   const bool also_continue = signo == SIGTERM;
-  if (mode_ == ContainmentMode::kCgroup) {
-    // No cgroup-wide SIGTERM exists: signal each member through a pidfd and re-read the
-    // member list until no new pid appears (a member may fork while we go).
-    for (int round = 0; round < 64; ++round) {
-      Result<std::vector<pid_t>> pids = ReadCgroupProcs(identity_.cgroup_path);
-      if (!pids.ok()) return;
-      bool any_new = false;
-      for (pid_t pid : *pids) {
-        if (!signalled_.insert(pid).second) continue;
-        any_new = true;
-        Result<UniqueFd> pidfd = OpenPidfd(pid);
-        if (!pidfd.ok()) continue;
-        (void)SendSignal(*pidfd, signo);
-        if (also_continue) (void)SendSignal(*pidfd, SIGCONT);
-      }
-      if (!any_new) break;
-    }
-    // Before it joins its cgroup the leader is in no member list (and has no children).
-    if (signalled_.count(identity_.pid) == 0) {
-      SignalLeader(signo);
-      if (also_continue) SignalLeader(SIGCONT);
-    }
+  if (mode_ == ContainmentMode::kProcessGroup) {
+    // The leader is unreaped until Finish(), so the group id is still ours.
+    SignalGroup(signo);
+    if (also_continue) SignalGroup(SIGCONT);
+    SignalEscapees(signo, /*only_new=*/false);
     return;
   }
-  // pgroup: the leader is unreaped until Finish(), so the group id is still ours.
+  if (leader_reaped_) {
+    SweepCgroup(signo);
+    return;
+  }
+  // While the leader is unreaped its group id cannot be recycled: one kill() reaches the
+  // whole group at once, so every tree of a mass stop gets its signal quickly. Members that
+  // left the group are found by the sweep of cgroup.procs right after.
   SignalGroup(signo);
   if (also_continue) SignalGroup(SIGCONT);
-  SignalEscapees(signo, /*only_new=*/false);
+  group_signalled_ = true;
+  boost::asio::post(io_, [weak = weak_from_this(), phase = phase_, signo] {
+    auto self = weak.lock();
+    if (self && !self->finished_ && self->phase_ == phase) self->SweepCgroup(signo);
+  });
+}
+
+void LocalProcessTree::SweepCgroup(int signo) {
+  const bool also_continue = signo == SIGTERM;
+  // No cgroup-wide SIGTERM exists: signal each member through a pidfd and re-read the
+  // member list until no new pid appears (a member may fork while we go).
+  for (int round = 0; round < 64; ++round) {
+    Result<std::vector<pid_t>> pids = ReadCgroupProcs(identity_.cgroup_path);
+    if (!pids.ok()) break;
+    bool any_new = false;
+    for (pid_t pid : *pids) {
+      if (!signalled_.insert(pid).second) continue;
+      any_new = true;
+      // Still in the group the group signal went to: it has it already.
+      if (group_signalled_ && !leader_reaped_ && ::getpgid(pid) == identity_.pgid) continue;
+      Result<UniqueFd> pidfd = OpenPidfd(pid);
+      if (!pidfd.ok()) continue;
+      (void)SendSignal(*pidfd, signo);
+      if (also_continue) (void)SendSignal(*pidfd, SIGCONT);
+    }
+    if (!any_new) break;
+  }
+  // Before it joins its cgroup the leader is in no member list (and has no children).
+  if (signalled_.count(identity_.pid) == 0 && !group_signalled_) {
+    SignalLeader(signo);
+    if (also_continue) SignalLeader(SIGCONT);
+  }
 }
 
 void LocalProcessTree::SignalEscapees(int signo, bool only_new) {
@@ -353,7 +363,7 @@ void LocalProcessTree::Finish() {
   }
   boost::system::error_code ignored;
   pidfd_.close(ignored);
-  SettleExec(/*child_gone=*/true);  // its report, if any, is in the pipe already
+  cgroup_events_.Reset();  // before the group is removed
   if (pipes_.stdout_pipe) {
     pipes_.stdout_pipe->DrainAndClose();
     exit_.stdout_bytes = pipes_.stdout_pipe->bytes_kept();
@@ -389,7 +399,7 @@ void LocalProcessTree::Finish() {
 void LocalProcessTree::Detach() {
   runner_ = nullptr;
   timer_.cancel();
-  SettleExec(/*child_gone=*/leader_exited_);
+  if (leader_exited_) SettleExec();  // else leaked on purpose (see PendingExec)
   boost::system::error_code ignored;
   pidfd_.close(ignored);
   for (auto* pipe : {&pipes_.stdout_pipe, &pipes_.stderr_pipe, &pipes_.notify_pipe}) {

@@ -88,12 +88,15 @@ class LocalProcessTree final : public ProcessTree,
   void OnTimer();
   void SignalMembers(int signo);
   void SignalEscapees(int signo, bool only_new);
+  // cgroup mode: signals every member of cgroup.procs not reached yet, re-reading the list
+  // until no new pid appears.
+  void SweepCgroup(int signo);
   // Signals the process group; before the child's setsid() there is no group yet, so the
   // leader (then alone) is signalled through its pidfd instead.
   void SignalGroup(int signo);
   void SignalLeader(int signo);
-  // The child has exec'd or failed: free what it read, note a failure.
-  void SettleExec(bool child_gone);
+  // The leader has exited: free what its child side read before exec, note a failure.
+  void SettleExec();
   void Thaw();
   std::vector<pid_t> ListMembers() const;
   void CheckEmpty();
@@ -108,8 +111,8 @@ class LocalProcessTree final : public ProcessTree,
   const TreeTimeouts timeouts_;
   ProcessIdentity identity_;
   boost::asio::posix::stream_descriptor pidfd_;
-  std::unique_ptr<PendingExec> pending_exec_;         // until the child has exec'd
-  boost::asio::posix::stream_descriptor exec_watch_;  // borrows pending_exec_'s descriptor
+  std::unique_ptr<PendingExec> pending_exec_;  // until the leader has exited
+  UniqueFd cgroup_events_;                     // cgroup mode: its cgroup.events, open
   Pipes pipes_;
   LaunchCallbacks callbacks_;
   boost::asio::steady_timer timer_;
@@ -125,6 +128,7 @@ class LocalProcessTree final : public ProcessTree,
   TerminationReport report_;
   std::vector<std::function<void(const TerminationReport&)>> terminate_waiters_;
   std::set<pid_t> signalled_;         // members already sent the current phase's signal
+  bool group_signalled_ = false;      // this phase's signal went to the whole process group
   std::vector<pid_t> group_members_;  // pgroup: latest scan
   std::set<pid_t> escapees_;          // pgroup: unreaped adopted children with our cookie
 

@@ -41,8 +41,8 @@ namespace warden::process {
 // the pipes: a node's writes fail with EPIPE (SIGPIPE by default) once the daemon has died;
 // crash recovery terminates such orphans anyway, and what they wrote before is in the files.
 struct OutputCapture {
-  std::filesystem::path stdout_path;  // empty: read and discarded
-  std::filesystem::path stderr_path;  // empty: read and discarded
+  std::filesystem::path stdout_path;  // empty: the node's stream is /dev/null (not counted)
+  std::filesystem::path stderr_path;  // empty: the node's stream is /dev/null (not counted)
   uint64_t cap_bytes = 16ull << 20;   // per stream; files are truncated at launch
 };
 

@@ -1,7 +1,6 @@
 #include "process/spawner.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -41,16 +40,16 @@ struct SpawnContext {
   const char* const* env_c = nullptr;
   const gid_t* groups_c = nullptr;
   long group_count = 0;
-  int report_fd = -1;  // the child's end of the report pipe
-  UniqueFd watch;      // the parent's end
+  // Written by the child just before it exits on a failure; read by the parent after.
+  volatile int failed_stage = 0;
+  volatile int failed_errno = 0;
   void* stack = nullptr;
   size_t stack_size = 0;
-  bool finished = false;
 };
 
 namespace {
 
-constexpr size_t kStackSize = 64 * 1024;
+constexpr size_t kStackSize = 32 * 1024;
 
 // Where the child stopped.
 enum Stage : int {
@@ -124,15 +123,15 @@ struct KernelSigaction {
 const KernelSigaction kDefaultAction{};
 const unsigned long kEmptyMask[2] = {0, 0};
 
-[[noreturn]] WARDEN_CHILD_CODE void ChildFail(const SpawnContext* ctx, int stage, long ret) {
-  int report[2] = {stage, static_cast<int>(-ret)};
-  RawSyscall(SYS_write, ctx->report_fd, reinterpret_cast<long>(report), sizeof report);
+[[noreturn]] WARDEN_CHILD_CODE void ChildFail(SpawnContext* ctx, int stage, long ret) {
+  ctx->failed_errno = static_cast<int>(-ret);
+  ctx->failed_stage = stage;
   RawSyscall(SYS_exit_group, (stage == kStageExec && -ret == ENOENT) ? 127 : 126);
   __builtin_unreachable();
 }
 
 WARDEN_CHILD_CODE int ChildMain(void* arg) {
-  const auto* ctx = static_cast<const SpawnContext*>(arg);
+  auto* ctx = static_cast<SpawnContext*>(arg);
   long ret;
   // The daemon's handlers point into its memory and its ignored signals would survive exec:
   // every disposition goes back to the default while all signals are still blocked.
@@ -177,7 +176,7 @@ WARDEN_CHILD_CODE int ChildMain(void* arg) {
       ChildFail(ctx, kStageStdio, ret);
     }
   }
-  // Close-on-exec rather than close: the report pipe must stay open until exec succeeds.
+  // Close-on-exec rather than close: cheaper, and the same once exec succeeds.
   if ((ret = RawSyscall(SYS_close_range, kNotifyFd + 1, ~0U, CLOSE_RANGE_CLOEXEC)) < 0) {
     ChildFail(ctx, kStageCloseRange, ret);
   }
@@ -207,44 +206,23 @@ Result<std::string> ResolveExecutable(const SpawnRequest& request) {
 
 PendingExec::PendingExec(std::unique_ptr<SpawnContext> context) : context_(std::move(context)) {}
 
-PendingExec::~PendingExec() { (void)Finish(); }
+PendingExec::~PendingExec() {
+  if (context_) (void)context_.release();  // the child may still run on it: leak, never free
+}
 
-int PendingExec::exec_watch() const { return context_->watch.get(); }
-
-Status PendingExec::Finish(bool child_gone) {
-  if (context_->finished) return Status::Ok();
-  int report[2] = {0, 0};
-  size_t got = 0;
-  bool settled = true;
-  for (;;) {
-    ssize_t n =
-        ::read(context_->watch.get(), reinterpret_cast<char*>(report) + got, sizeof report - got);
-    if (n > 0) {
-      got += static_cast<size_t>(n);
-      if (got == sizeof report) break;
-      continue;
-    }
-    if (n == 0) break;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN && !child_gone) {
-      pollfd pfd{context_->watch.get(), POLLIN, 0};
-      if (::poll(&pfd, 1, 1000) == 1) continue;
-      settled = false;
-    }
-    break;
-  }
-  // End of file (or an exited child): it no longer runs on this stack.
-  context_->finished = true;
-  if (settled || child_gone) ::munmap(context_->stack, context_->stack_size);
-  context_->stack = nullptr;
-  context_->watch.Reset();
-  if (got < sizeof report) return Status::Ok();
-  std::string what = std::string(StageName(report[0])) + " " +
-                     (report[0] == kStageExec    ? context_->path
-                      : report[0] == kStageChdir ? context_->cwd
-                                                 : std::string()) +
-                     ": " + std::strerror(report[1]);
-  if (report[0] == kStageExec && report[1] == ENOENT) return Status::NotFound(what);
+Status PendingExec::Release() {
+  if (!context_) return Status::Ok();
+  std::unique_ptr<SpawnContext> context = std::move(context_);
+  ::munmap(context->stack, context->stack_size);
+  int stage = context->failed_stage;
+  int err = context->failed_errno;
+  if (stage == 0) return Status::Ok();
+  std::string what = std::string(StageName(stage)) + " " +
+                     (stage == kStageExec    ? context->path
+                      : stage == kStageChdir ? context->cwd
+                                             : std::string()) +
+                     ": " + std::strerror(err);
+  if (stage == kStageExec && err == ENOENT) return Status::NotFound(what);
   return Status::InvalidArgument(what);
 }
 
@@ -286,11 +264,6 @@ Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   ctx->env_c = ctx->env.data();
   ctx->groups_c = ctx->groups.data();
   ctx->group_count = static_cast<long>(ctx->groups.size());
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) return Status::FromErrno("pipe2", errno);
-  ctx->watch.Reset(report[0]);
-  UniqueFd child_end(report[1]);
-  ctx->report_fd = report[1];
   void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return Status::FromErrno("mmap child stack", errno);
@@ -309,13 +282,8 @@ Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
     ::munmap(stack, kStackSize);
-    ctx->stack = nullptr;
-    ctx->finished = true;
     return Status::FromErrno("clone", clone_errno);
   }
-  // The child holds its own copy of the report pipe's write end (its descriptor table was
-  // copied at clone): ours closes now so that end of file means "the child exec'd or died".
-  child_end.Reset();
   SpawnedChild child;
   child.pid = pid;
   child.pidfd.Reset(pidfd);

@@ -3,8 +3,8 @@
 // exec: setsid() alone costs about a millisecond under scheduler autogroups on a busy host,
 // and the io_context thread should not pay for it. The child runs on its own stack, reads
 // only memory the parent no longer touches (a SpawnContext), makes raw system calls (no
-// errno, no libc, no sanitizer interceptors), and reports a failure through a close-on-exec
-// pipe. The context stays alive until that pipe reaches end of file (exec or exit).
+// errno, no libc, no sanitizer interceptors), and reports a failure in that context before
+// it exits (the memory is shared), where the parent reads it once the child has exited.
 //
 // Missing executables and bad working directories are found by the parent before the child
 // exists, so they fail Spawn() synchronously; what only the child can find (a file removed
@@ -49,24 +49,22 @@ struct SpawnRequest {
 
 struct SpawnContext;
 
-// The child between clone and exec. Owns what the child still reads (argv, env, its stack)
-// until `exec_watch()` reaches end of file.
+// What the child reads between clone and exec (argv, env, its stack), kept until the child
+// is known to have exited: the parent cannot cheaply tell when a live child has exec'd, and
+// a few pages per running node are a fair price for not waiting for the exec.
 class PendingExec {
  public:
   explicit PendingExec(std::unique_ptr<SpawnContext> context);
-  ~PendingExec();  // Finish() if it was not called
+  // Without Release(), the stack and context are leaked on purpose: the child may still be
+  // running on them.
+  ~PendingExec();
   PendingExec(const PendingExec&) = delete;
   PendingExec& operator=(const PendingExec&) = delete;
 
-  // Readable (data or end of file) once the child has exec'd or failed.
-  int exec_watch() const;
-  // Reads the outcome: Ok when the child exec'd (or was killed before it could say
-  // otherwise), else why it failed, with NotFound for a missing executable. Frees the
-  // child's stack and context. `child_gone` (it has exited) means: do not wait for end of
-  // file, which a later child that inherited the pipe until its own exec may delay. Otherwise
-  // waits up to a second, then gives up (and leaks the stack rather than pull it from under
-  // a child that is still running on it).
-  Status Finish(bool child_gone = false);
+  // Call once the child has exited (waitid said so). Returns Ok if it reached exec, else
+  // why it failed before (NotFound for a missing executable: exit 127; else 126), and frees
+  // the child's stack and context.
+  Status Release();
 
  private:
   std::unique_ptr<SpawnContext> context_;
