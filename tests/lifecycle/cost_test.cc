@@ -153,5 +153,37 @@ TEST_F(LifecycleTest, CostAcrossSeveralPausesOfAStoppedExecution) {
       << "duration runs from start to stoppedAt, pauses included";
 }
 
+TEST_F(LifecycleTest, NonFiniteOrNegativeCostReportsAreMalformed) {
+  // A total that is not a finite, non-negative number would make finalCostUsd meaningless
+  // (or unprintable as JSON): such lines are ignored and counted like any malformed one.
+  std::string id = Create(Dag({Node("agent")}));
+  Settle();
+  ASSERT_TRUE(runner_->Notify("agent", "cost_usd", "0.5"));
+  for (const char* bad : {"nan", "inf", "-inf", "1e999", "-0.25"}) {
+    ASSERT_TRUE(runner_->Notify("agent", "cost_usd", bad));
+  }
+  Settle();
+  EXPECT_EQ(manager_->stats().malformed_notify_lines, 5u);
+  EXPECT_NEAR(NodeOf(id, "agent").cost_usd, 0.5, 1e-9);
+  ASSERT_TRUE(runner_->Exit("agent", 0));
+  ASSERT_TRUE(RunUntilEnded(id));
+  EXPECT_NEAR(View(id).cost_usd, 0.5, 1e-9);
+  EXPECT_NEAR(ExecutionRowOf(id)->cost_usd.value_or(-1), 0.5, 1e-9);
+}
+
+TEST_F(LifecycleTest, OtherNotifyKeysAreNotCostAndNeverFatal) {
+  std::string id = Create(Dag({Node("agent", {}, R"("costPerSecondUsd": 1)")}));
+  Settle();
+  ASSERT_TRUE(runner_->Notify("agent", "progress", "50"));
+  ASSERT_TRUE(runner_->Notify("agent", "status", "halfway there"));
+  Settle();
+  EXPECT_EQ(StateOf(id), ExecutionState::kRunning);
+  EXPECT_NEAR(NodeOf(id, "agent").cost_usd, 0, 1e-9);
+  EXPECT_TRUE(EventsOf(id, journal::kind::kCostReported).empty());
+  ASSERT_TRUE(runner_->Exit("agent", 0));
+  ASSERT_TRUE(RunUntilEnded(id));
+  EXPECT_EQ(StateOf(id), ExecutionState::kCompleted);
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test

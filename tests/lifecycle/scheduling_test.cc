@@ -345,5 +345,96 @@ TEST_F(LifecycleTest, OnFailureContinueFinishesIndependentBranchesThenFails) {
   EXPECT_EQ(EventsOf(id, journal::kind::kNodeSkipped).size(), 2u);
 }
 
+TEST_F(LifecycleTest, UserOfANodeReachesItsLaunch) {
+  std::string id = Create(Dag({Node("by_name", {}, R"("user": "nobody")"),
+                               Node("by_uid", {}, R"("user": 65534)"), Node("own")},
+                              R"("maxParallel": 3)"));
+  Settle();
+  ASSERT_NE(runner_->Tree("by_name"), nullptr);
+  ASSERT_NE(runner_->Tree("by_uid"), nullptr);
+  EXPECT_EQ(runner_->Tree("by_name")->spec().user, "nobody");
+  EXPECT_EQ(runner_->Tree("by_uid")->spec().user, "65534");
+  EXPECT_EQ(runner_->Tree("own")->spec().user, "");
+  for (const char* node : {"by_name", "by_uid", "own"}) runner_->Exit(node, 0);
+  ASSERT_TRUE(RunUntilEnded(id));
+}
+
+TEST_F(LifecycleTest, PausedExecutionTakesNoSlotFreedUnderTheManagerCap) {
+  ManagerOptions options;
+  options.max_running = 1;
+  MakeManager(options);
+  std::string first = Create(Dag({Node("x1")}));
+  std::string second = Create(Dag({Node("y1")}));
+  Settle();
+  ASSERT_EQ(runner_->RunningNodes(), V{"x1"});
+  ASSERT_TRUE(PauseAndWait(second).ok()) << "nothing of it runs, so nothing to freeze";
+  ASSERT_TRUE(runner_->Exit("x1", 0));
+  Settle();
+  EXPECT_TRUE(runner_->RunningNodes().empty()) << "the paused execution must not launch y1";
+  ASSERT_TRUE(ResumeAndWait(second).ok());
+  Settle();
+  EXPECT_EQ(runner_->RunningNodes(), V{"y1"});
+  ASSERT_TRUE(runner_->Exit("y1", 0));
+  ASSERT_TRUE(RunUntilEnded(second));
+  EXPECT_EQ(StateOf(first), ExecutionState::kCompleted);
+}
+
+TEST_F(LifecycleTest, RetriedNodeKeepsItsSlotUnderMaxParallel) {
+  std::string id =
+      Create(Dag({Node("a", {}, R"("retries": 1)"), Node("b")}, R"("maxParallel": 1)"));
+  Settle();
+  ASSERT_EQ(runner_->RunningNodes(), V{"a"});
+  ASSERT_TRUE(runner_->Exit("a", 1));
+  Settle();
+  EXPECT_EQ(runner_->running_count(), 1u);
+  EXPECT_EQ(runner_->max_running_seen(), 1u);
+  ASSERT_TRUE(runner_->Exit(runner_->RunningNodes()[0], 0));
+  Settle();
+  ASSERT_EQ(runner_->running_count(), 1u);
+  ASSERT_TRUE(runner_->Exit(runner_->RunningNodes()[0], 0));
+  ASSERT_TRUE(RunUntilEnded(id));
+  EXPECT_EQ(StateOf(id), ExecutionState::kCompleted);
+  EXPECT_EQ(runner_->max_running_seen(), 1u);
+}
+
+TEST_F(LifecycleTest, CreateAnswersWithTheStartedExecutionAndItsNodes) {
+  auto created = manager_->Create(Dag({Node("a"), Node("b", {"a"})}), lib_, /*start=*/true);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_FALSE(created->existing);
+  EXPECT_EQ(created->execution.status, ExecutionState::kRunning);
+  EXPECT_EQ(created->execution.name, "test");
+  EXPECT_TRUE(created->execution.started_at.has_value());
+  ASSERT_EQ(created->execution.nodes.size(), 2u);
+  EXPECT_EQ(created->execution.nodes[0].id, "a");
+  EXPECT_EQ(created->execution.nodes[1].id, "b");
+  auto idle = manager_->Create(Dag({Node("c")}), lib_, /*start=*/false);
+  ASSERT_TRUE(idle.ok());
+  EXPECT_EQ(idle->execution.status, ExecutionState::kIdle);
+  EXPECT_FALSE(idle->execution.started_at.has_value());
+  Settle();
+  EXPECT_EQ(runner_->LaunchOrder(), V{"a"}) << "an idle execution launches nothing";
+  runner_->Exit("a", 0);
+  Settle();
+  runner_->Exit("b", 0);
+  ASSERT_TRUE(RunUntilEnded(created->execution.id));
+}
+
+TEST_F(LifecycleTest, NodeKilledWhilePausedFailsTheExecutionUnderOnFailureStop) {
+  // The OOM killer does not care that we froze the tree.
+  std::string id = Create(Dag({Node("a"), Node("b", {"a"})}));
+  Settle();
+  ASSERT_TRUE(PauseAndWait(id).ok());
+  ASSERT_TRUE(runner_->KillBySignal("a", SIGKILL));
+  Settle();
+  if (StateOf(id) == ExecutionState::kPaused) {
+    ASSERT_TRUE(ResumeAndWait(id).ok());
+  }
+  ASSERT_TRUE(RunUntilEnded(id));
+  EXPECT_EQ(StateOf(id), ExecutionState::kFailed);
+  EXPECT_EQ(NodeStatuses(id), (V{"a=failed", "b=skipped"}));
+  EXPECT_EQ(NodeOf(id, "a").signal, "SIGKILL");
+  EXPECT_EQ(runner_->LaunchOrder(), V{"a"});
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test

@@ -364,5 +364,52 @@ TEST_F(LifecycleTest, StopAllKillNowEscalatesARunningShutdown) {
   EXPECT_EQ(StateOf(id), ExecutionState::kStopped);
 }
 
+TEST_F(LifecycleTest, DurationOfAStopRunsFromTheStartNotTheCreation) {
+  std::string id = Create(Dag({Node("a")}), /*start=*/false);
+  manual_clock_.Advance(5000ms);
+  ASSERT_TRUE(manager_->Start(id, lib_).ok());
+  Settle();
+  manual_clock_.Advance(2000ms);
+  auto stop = StopAndWait(id);
+  ASSERT_TRUE(stop.done->ok());
+  EXPECT_EQ((*stop.done)->summary.duration_ms, 2000);
+  auto completed = EventsOf(id, journal::kind::kExecutionStopCompleted);
+  ASSERT_EQ(completed.size(), 1u);
+  const std::string& payload = completed[0].payload;
+  EXPECT_EQ(JsonText(payload, "$.status"), "stopped");
+  EXPECT_EQ(JsonText(payload, "$.reason"), "user_abort");
+  EXPECT_EQ(JsonNumber(payload, "$.durationMs"), 2000);
+  EXPECT_EQ(JsonNumber(payload, "$.stoppedAt"), static_cast<double>(manual_clock_.WallMs()));
+  EXPECT_EQ(JsonNumber(payload, "$.nodesTotal"), 1);
+  EXPECT_EQ(JsonText(payload, "$.journaled"), "1");
+  EXPECT_EQ(JsonNumber(payload, "$.finalCostUsd"), 0) << payload;
+  auto stopped = EventsOf(id, journal::kind::kExecutionStopped);
+  ASSERT_EQ(stopped.size(), 1u);
+  EXPECT_TRUE(JsonNumber(stopped[0].payload, "$.costUsd").has_value()) << stopped[0].payload;
+}
+
+TEST_F(LifecycleTest, ShutdownSignalsAreJournaledWithWhyShutdown) {
+  std::string id = Create(Dag({Node("a")}));
+  Settle();
+  bool done = false;
+  manager_->StopAll(false, [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  auto signalled = EventsOf(id, journal::kind::kNodeSignalled, "a");
+  ASSERT_FALSE(signalled.empty());
+  EXPECT_EQ(JsonText(signalled[0].payload, "$.signal"), "SIGTERM");
+  EXPECT_EQ(JsonText(signalled[0].payload, "$.why"), "shutdown");
+}
+
+TEST_F(LifecycleTest, StopWithGraceZeroKillsAtOnce) {
+  runner_->SetTermBehavior("a", TermBehavior::kIgnoreTerm);
+  std::string id = Create(Dag({Node("a")}, R"("graceMs": 600000)"));
+  Settle();
+  auto stop = StopAndWait(id, Request(StopReason::kUserAbort, "", 0));
+  ASSERT_TRUE(stop.done->ok());
+  EXPECT_EQ(runner_->Tree("a")->terminate_graces(), std::vector{0ms});
+  EXPECT_EQ((*stop.done)->nodes_killed, 1);
+  EXPECT_EQ(StopRows(id)[0].grace_ms, 0);
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test

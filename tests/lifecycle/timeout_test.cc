@@ -125,5 +125,30 @@ TEST_F(RealTimeLifecycleTest, TimeoutOfATermIgnoringNodeEscalatesToSigkill) {
   EXPECT_EQ(manager_->stats().sigkill_escalations, 1u);
 }
 
+TEST_F(RealTimeLifecycleTest, ExecutionTimeoutCountsFromTheStartNotTheCreation) {
+  std::string id = Create(Dag({Node("a")}, R"("timeoutMs": 60)"), /*start=*/false);
+  RunFor(120ms);
+  EXPECT_EQ(StateOf(id), ExecutionState::kIdle) << "an idle execution does not time out";
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(manager_->Start(id, lib_).ok());
+  ASSERT_TRUE(RunUntilEnded(id, 2000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 50ms);
+  EXPECT_EQ(StopRows(id)[0].reason, "timeout");
+}
+
+TEST_F(RealTimeLifecycleTest, EachAttemptGetsItsOwnNodeTimeout) {
+  std::string id = Create(Dag({Node("a", {}, R"("timeoutMs": 50, "retries": 1)")}));
+  ASSERT_TRUE(RunUntil([&] { return runner_->launches().size() == 2; }, 2000ms));
+  auto second_launch = runner_->launches()[1].real;
+  ASSERT_TRUE(RunUntilEnded(id, 2000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - second_launch, 40ms)
+      << "attempt 2 was timed out on attempt 1's clock";
+  EXPECT_EQ(StateOf(id), ExecutionState::kFailed);
+  auto timed_out = EventsOf(id, journal::kind::kNodeTimedOut, "a");
+  ASSERT_EQ(timed_out.size(), 2u);
+  EXPECT_EQ(timed_out[0].attempt, 1);
+  EXPECT_EQ(timed_out[1].attempt, 2);
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test
