@@ -1,0 +1,255 @@
+// HttpServer on a real Unix socket, in process: keep-alive, the connection cap, the read
+// deadline, malformed requests, streams that end when the client goes, and the drain at
+// shutdown. The server runs on its io thread; the test talks plain sockets from its own.
+#include "api/http_server.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "fake_process_runner.h"
+#include "journal/journal.h"
+#include "lifecycle/execution_manager.h"
+
+namespace warden::api {
+namespace {
+
+using namespace std::chrono_literals;
+
+class HttpServerTest : public testing::Test {
+ protected:
+  void Start(ServerOptions options) {
+    auto journal = journal::Journal::Open(dir_ + "/warden.db");
+    ASSERT_TRUE(journal.ok());
+    journal_ = std::move(*journal);
+    runner_ = std::make_unique<lifecycle_test::FakeProcessRunner>(io_);
+    manager_ = std::make_unique<lifecycle::ExecutionManager>(io_, *journal_, *runner_);
+    handler_ = std::make_unique<RequestHandler>(io_, *manager_, *journal_, metrics_);
+    server_ = std::make_unique<HttpServer>(io_, *handler_, options);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un address = Address();
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(listen(fd, 64), 0);
+    ASSERT_TRUE(server_->ServeUnix(fd).ok());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    if (thread_.joinable()) {
+      OnIo([this] { server_.reset(); });
+      work_.reset();
+      io_.stop();
+      thread_.join();
+    }
+    server_.reset();
+    handler_.reset();
+    manager_.reset();
+    runner_.reset();
+    journal_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Runs `fn` on the io thread and waits for it.
+  void OnIo(std::function<void()> fn) {
+    std::promise<void> done;
+    boost::asio::post(io_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  sockaddr_un Address() const {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strcpy(address.sun_path, (dir_ + "/s.sock").c_str());
+    return address;
+  }
+  int Connect() {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address = Address();
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    return fd;
+  }
+  static void Send(int fd, const std::string& text) {
+    ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  }
+  // Reads one response with a Content-Length body; "" on EOF or timeout.
+  static std::string ReadResponse(int fd) {
+    std::string text;
+    char c;
+    while (text.find("\r\n\r\n") == std::string::npos) {
+      if (read(fd, &c, 1) != 1) return text;
+      text += c;
+    }
+    size_t at = text.find("Content-Length: ");
+    size_t length = at == std::string::npos ? 0 : std::stoul(text.substr(at + 16));
+    std::string body(length, '\0');
+    size_t got = 0;
+    while (got < length) {
+      ssize_t n = read(fd, body.data() + got, length - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    return text + body.substr(0, got);
+  }
+  // True if the server closed `fd` within `limit`.
+  static bool ClosedWithin(int fd, std::chrono::milliseconds limit) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(limit.count())) <= 0) return false;
+    char c;
+    return read(fd, &c, 1) == 0;
+  }
+  // Waits (5 s at most) until `predicate` holds.
+  static bool Eventually(const std::function<bool()>& predicate) {
+    for (int i = 0; i < 500; ++i) {
+      if (predicate()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return predicate();
+  }
+  size_t Connections() {
+    size_t n = 0;
+    OnIo([&] { n = server_->connections(); });
+    return n;
+  }
+
+  const std::string kHealth = "GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string dir_ = [] {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "api-server-XXXXXX").string();
+    return std::string(mkdtemp(tmpl.data()));
+  }();
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_{
+      io_.get_executor()};
+  std::thread thread_;
+  DaemonMetrics metrics_;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<lifecycle_test::FakeProcessRunner> runner_;
+  std::unique_ptr<lifecycle::ExecutionManager> manager_;
+  std::unique_ptr<RequestHandler> handler_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, KeepAliveAnswersManyRequestsOnOneConnection) {
+  Start({});
+  int fd = Connect();
+  for (int i = 0; i < 3; ++i) {
+    Send(fd, kHealth);
+    std::string response = ReadResponse(fd);
+    EXPECT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+    EXPECT_NE(response.find("\"status\":\"ok\""), std::string::npos) << response;
+  }
+  Send(fd, "GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(ReadResponse(fd).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_TRUE(ClosedWithin(fd, 2s)) << "Connection: close is honoured";
+  close(fd);
+}
+
+TEST_F(HttpServerTest, ConnectionsOverTheCapGet503AndAreClosed) {
+  ServerOptions options;
+  options.max_connections = 2;
+  Start(options);
+  int a = Connect(), b = Connect();
+  ASSERT_TRUE(Eventually([&] { return Connections() == 2; }));
+  int c = Connect();
+  std::string refused = ReadResponse(c);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503", 0), 0u) << refused;
+  EXPECT_NE(refused.find("too many connections"), std::string::npos);
+  close(c);
+  close(a);
+  ASSERT_TRUE(Eventually([&] { return Connections() == 1; }));
+  int d = Connect();
+  Send(d, kHealth);
+  EXPECT_EQ(ReadResponse(d).rfind("HTTP/1.1 200", 0), 0u) << "a slot freed up";
+  close(b);
+  close(d);
+}
+
+TEST_F(HttpServerTest, ReadDeadlineClosesASilentConnection) {
+  ServerOptions options;
+  options.read_timeout = 200ms;
+  Start(options);
+  int idle = Connect();
+  int partial = Connect();
+  Send(partial, "GET /api/health HTTP/1.1\r\nHo");  // and never the rest
+  EXPECT_TRUE(ClosedWithin(idle, 3s));
+  EXPECT_TRUE(ClosedWithin(partial, 3s));
+  close(idle);
+  close(partial);
+}
+
+TEST_F(HttpServerTest, MalformedRequestGets400AndOversizedBody413) {
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  Start(options);
+  int fd = Connect();
+  Send(fd, "THIS IS NOT HTTP\r\n\r\n");
+  std::string bad = ReadResponse(fd);
+  EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0u) << bad;
+  close(fd);
+  fd = Connect();
+  Send(fd,
+       "POST /api/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+       "Content-Length: 5000\r\n\r\n" +
+           std::string(5000, ' '));
+  std::string big = ReadResponse(fd);
+  EXPECT_EQ(big.rfind("HTTP/1.1 413", 0), 0u) << big;
+  EXPECT_NE(big.find("\"code\":\"too_large\""), std::string::npos) << big;
+  close(fd);
+}
+
+TEST_F(HttpServerTest, AFollowStreamEndsWhenItsClientGoes) {
+  Start({});
+  std::string id;
+  OnIo([&] {
+    auto created = manager_->Create(R"({"nodes":[{"id":"a","argv":["x"]}]})", {}, true);
+    ASSERT_TRUE(created.ok());
+    id = created->execution.id;
+  });
+  int fd = Connect();
+  Send(fd, "GET /api/executions/" + id + "/events?follow=true HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string head;
+  char c;
+  while (head.find("\r\n\r\n") == std::string::npos && read(fd, &c, 1) == 1) head += c;
+  EXPECT_NE(head.find("Transfer-Encoding: chunked"), std::string::npos) << head;
+  EXPECT_NE(head.find("application/x-ndjson"), std::string::npos) << head;
+  ASSERT_EQ(Connections(), 1u);
+  close(fd);
+  EXPECT_TRUE(Eventually([&] { return Connections() == 0; }))
+      << "the server noticed the hang-up without another event";
+}
+
+TEST_F(HttpServerTest, ShutdownClosesIdleConnectionsAndReportsDrained) {
+  Start({});
+  int fd = Connect();
+  Send(fd, kHealth);
+  ASSERT_EQ(ReadResponse(fd).rfind("HTTP/1.1 200", 0), 0u);
+  std::promise<void> drained;
+  OnIo([&] { server_->Shutdown(5s, [&] { drained.set_value(); }); });
+  EXPECT_EQ(drained.get_future().wait_for(3s), std::future_status::ready);
+  EXPECT_TRUE(ClosedWithin(fd, 1s));
+  close(fd);
+  int late = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address = Address();
+  int rc = connect(late, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  if (rc == 0) {
+    EXPECT_TRUE(ClosedWithin(late, 1s)) << "no new connection is served";
+  }
+  close(late);
+}
+
+}  // namespace
+}  // namespace warden::api
