@@ -94,6 +94,23 @@ TEST_F(WardendServingTest, ASecondDaemonOnTheSameDataDirectoryIsRefusedNamingThe
   EXPECT_EQ(StopDaemon(first), 0);
 }
 
+TEST_F(WardendServingTest, LogsToAFileInTheDataDirectoryAndSighupReopensIt) {
+  pid_t d = StartDaemon();
+  ASSERT_GT(d, 0);
+  std::string log = data_ + "/wardend.log";
+  ASSERT_TRUE(std::filesystem::exists(log));
+  std::filesystem::rename(log, log + ".rotated");
+  kill(d, SIGHUP);
+  ASSERT_TRUE(Eventually([&] { return std::filesystem::exists(log); }));
+  auto read = [](const std::string& path) {
+    std::ifstream file(path);
+    return std::string((std::istreambuf_iterator<char>(file)), {});
+  };
+  EXPECT_TRUE(Eventually([&] { return read(log).find("log file reopened") != std::string::npos; }));
+  EXPECT_NE(read(log + ".rotated").find(" ready: "), std::string::npos);
+  EXPECT_EQ(StopDaemon(d), 0);
+}
+
 TEST_F(WardendServingTest, TellsSystemdReadyOnNotifySocket) {
   std::string notify = dir_ + "/notify.sock";
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
