@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "commands.h"
@@ -31,6 +32,9 @@ namespace {
 // How often at most the progress line is refreshed (each refresh is one GET, made only
 // after events arrived).
 constexpr std::chrono::milliseconds kRefreshInterval{200};
+// How often the progress line is redrawn between refreshes, with the cost of the running
+// nodes extrapolated from their rates (no request to the daemon).
+constexpr std::chrono::milliseconds kRedrawInterval{500};
 
 Result<std::string> ReadSpec(const std::string& path) {
   std::ostringstream text;
@@ -42,6 +46,25 @@ Result<std::string> ReadSpec(const std::string& path) {
     text << file.rdbuf();
   }
   return std::move(text).str();
+}
+
+// costPerSecondUsd of every node that declares one, by node id.
+std::map<std::string, double> CostRates(const std::string& spec_text) {
+  std::map<std::string, double> rates;
+  boost::system::error_code ec;
+  json::value spec = json::parse(spec_text, ec);
+  const json::value* nodes =
+      !ec && spec.is_object() ? spec.as_object().if_contains("nodes") : nullptr;
+  if (!nodes || !nodes->is_array()) return rates;
+  for (const json::value& node : nodes->as_array()) {
+    if (!node.is_object()) continue;
+    const json::value* id = node.as_object().if_contains("id");
+    const json::value* rate = node.as_object().if_contains("costPerSecondUsd");
+    if (id && id->is_string() && rate && rate->is_number()) {
+      rates[std::string(id->as_string())] = rate->to_number<double>();
+    }
+  }
+  return rates;
 }
 
 // The spec with `cwd` filled in (the CLI's working directory) for nodes that omit it.
@@ -98,12 +121,15 @@ std::string NodeEventLine(const json::value& event) {
 
 class Follower {
  public:
-  Follower(const DaemonClient& client, boost::asio::io_context& io, std::string id, bool json)
+  Follower(const DaemonClient& client, boost::asio::io_context& io, std::string id, bool json,
+           std::map<std::string, double> rates)
       : client_(client),
         io_(io),
         id_(std::move(id)),
         json_(json),
+        rates_(std::move(rates)),
         timer_(io),
+        redraw_timer_(io),
         tty_(!json && isatty(STDERR_FILENO)) {}
 
   void Start(boost::asio::signal_set& signals) {
@@ -152,10 +178,40 @@ class Follower {
       boost::system::error_code parse_error;
       json::value execution = json::parse(reply->body, parse_error);
       if (parse_error) return;
-      std::string line = FormatProgress(ProgressOf(execution));
-      std::cerr << "\r\033[K" << id_ << ": " << line << std::flush;
-      progress_shown_ = true;
+      progress_ = ProgressOf(execution);
+      fetched_at_ = std::chrono::steady_clock::now();
+      running_rate_ = 0;
+      if (const json::value* nodes = execution.as_object().if_contains("nodes");
+          nodes && nodes->is_array()) {
+        for (const json::value& node : nodes->as_array()) {
+          if (!node.is_object() || node.at("status") != "running") continue;
+          auto rate = rates_.find(std::string(node.at("id").as_string()));
+          if (rate != rates_.end()) running_rate_ += rate->second;
+        }
+      }
+      Draw();
+      if (!redrawing_) Redraw();
     });
+  }
+
+  // Redraws the line now and then, so that the cost of running nodes visibly grows.
+  void Redraw() {
+    redrawing_ = true;
+    redraw_timer_.expires_after(kRedrawInterval);
+    redraw_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || finished_) return;
+      Draw();
+      Redraw();
+    });
+  }
+
+  void Draw() {
+    Progress now = progress_;
+    now.cost_usd +=
+        running_rate_ *
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - fetched_at_).count();
+    std::cerr << "\r\033[K" << id_ << ": " << FormatProgress(now) << std::flush;
+    progress_shown_ = true;
   }
 
   void ClearProgress() {
@@ -169,6 +225,7 @@ class Follower {
     ClearProgress();
     if (stream_) stream_->Cancel();
     timer_.cancel();
+    redraw_timer_.cancel();
     if (signals_) signals_->cancel();
   }
 
@@ -176,8 +233,14 @@ class Follower {
   boost::asio::io_context& io_;
   std::string id_;
   bool json_;
-  boost::asio::steady_timer timer_;
+  std::map<std::string, double> rates_;     // costPerSecondUsd by node id, from the spec
+  boost::asio::steady_timer timer_;         // the next refresh (one GET)
+  boost::asio::steady_timer redraw_timer_;  // the next redraw (no request)
   bool tty_;
+  Progress progress_;  // as of the last refresh
+  std::chrono::steady_clock::time_point fetched_at_;
+  double running_rate_ = 0;  // USD per second of the nodes running at the last refresh
+  bool redrawing_ = false;
   boost::asio::signal_set* signals_ = nullptr;
   std::shared_ptr<LineStream> stream_;
   Status end_;
@@ -276,7 +339,7 @@ int Run(const DaemonClient& client, const Args& args) {
   }
   if (!as_json) std::cerr << "execution " << id << " started\n";
 
-  Follower follower(client, io, id, as_json);
+  Follower follower(client, io, id, as_json, CostRates(*spec));
   follower.Start(signals);
   io.run();
   if (follower.interrupted()) return StopAfterInterrupt(client, id, as_json);
