@@ -377,7 +377,9 @@ void Execution::TerminateNode(dag::NodeIndex i, milliseconds grace) {
 void Execution::FinishAttempt(dag::NodeIndex i) {
   NodeRun& run = nodes_[i];
   Clock::time_point now = Now();
-  const char* why = run.timed_out ? "timeout" : "stop";
+  const char* why = run.timed_out                                           ? "timeout"
+                    : stop_ && stop_->reason == StopReason::kServerShutdown ? "shutdown"
+                                                                            : "stop";
   if (run.exit) {
     run.exit_code = run.exit->exit_code;
     run.signal = run.exit->signal;
