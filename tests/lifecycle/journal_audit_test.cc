@@ -289,5 +289,92 @@ TEST_F(LifecycleTest, RequesterIsJournaledWithEveryChangeItCauses) {
   EXPECT_EQ(StopRows(id)[0].requested_by, "token:ops");
 }
 
+TEST_F(LifecycleTest, ListenerMayEndItsOwnSubscriptionAndCallTheManager) {
+  std::string id = Create(Dag({Node("a")}), /*start=*/false);
+  std::unique_ptr<ExecutionManager::Subscription> self_ending;
+  int self_ending_events = 0, other_events = 0;
+  self_ending = manager_->Subscribe(id, [&](const journal::Event& event) {
+    ++self_ending_events;
+    EXPECT_TRUE(manager_->Get(id).ok());  // calling back into the manager is allowed
+    if (event.kind == journal::kind::kNodeStarted) self_ending.reset();
+  });
+  auto other = manager_->Subscribe(id, [&](const journal::Event&) { ++other_events; });
+  ASSERT_TRUE(manager_->Start(id, lib_).ok());
+  Settle();
+  int seen_when_ended = self_ending_events;
+  EXPECT_EQ(self_ending, nullptr);
+  ASSERT_TRUE(runner_->Exit("a", 0));
+  ASSERT_TRUE(RunUntilEnded(id));
+  EXPECT_EQ(self_ending_events, seen_when_ended);
+  EXPECT_GT(other_events, self_ending_events) << "the other listener goes on";
+}
+
+TEST_F(LifecycleTest, StopAllStillStopsEverythingWhenTheJournalHasFailed) {
+  journal::JournalOptions options;
+  options.max_page_count = 96;
+  ReopenJournal(options);
+  std::string first = Create(Dag({Node("a")}));
+  std::string second = Create(Dag({Node("b")}));
+  Settle();
+  FillJournal(*journal_);
+  bool done = false;
+  manager_->StopAll(false, [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  EXPECT_EQ(StateOf(first), ExecutionState::kStopped);
+  EXPECT_EQ(StateOf(second), ExecutionState::kStopped);
+  EXPECT_TRUE(runner_->RunningNodes().empty());
+}
+
+using LifecycleDeathTest = LifecycleTest;
+
+TEST_F(LifecycleDeathTest, DestroyingTheManagerLeavesNoCallbackBehind) {
+  // An embedding program may drop the manager while trees still report to it, and keep
+  // running its io_context for other work. (In a child process: a use-after-free here must
+  // not take the whole suite down.)
+  EXPECT_EXIT(
+      {
+        std::string id = Create(Dag({Node("a"), Node("b")}, R"("maxParallel": 2)"));
+        Settle();
+        runner_->Exit("a", 0);                                    // on_exit queued
+        manager_->Pause(id, lib_, [](Result<ExecutionView>) {});  // queued too
+        manager_.reset();
+        Drain();
+        runner_->KillBySignal("b", SIGKILL);
+        Drain();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(LifecycleDeathTest, DestroyingTheManagerAfterStopAllIsClean) {
+  EXPECT_EXIT(
+      {
+        Create(Dag({Node("a"), Node("b")}, R"("maxParallel": 2)"));
+        Settle();
+        bool done = false;
+        manager_->StopAll(false, [&] { done = true; });
+        if (!RunUntil([&] { return done; })) std::exit(2);
+        manager_.reset();
+        Drain();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(LifecycleDeathTest, SubscriptionOutlivingItsManagerIsHarmless) {
+  // E.g. an HTTP session still following an event stream while the daemon shuts down and
+  // destroys the manager first. The header does not forbid it, so it must be safe.
+  // (Run in a child process: a use-after-free here must not take the whole suite down.)
+  EXPECT_EXIT(
+      {
+        std::string id = Create(Dag({Node("a")}));
+        auto subscription = manager_->Subscribe(id, [](const journal::Event&) {});
+        manager_.reset();
+        subscription.reset();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test

@@ -216,5 +216,57 @@ TEST_F(RealProcessTest, TermIgnoringNodeIsKilledAndCountedInNodesKilled) {
   EXPECT_EQ(row.getColumn(2).getString(), "stopped");
 }
 
+TEST_F(RealProcessTest, OutputAndReportedCostReachTheirPlaces) {
+  std::string id = Create(Dag({ShNode("talker",
+                                      "echo hello; echo oops >&2; "
+                                      "echo cost_usd=0.42 >&$WARDEN_NOTIFY_FD",
+                                      {}, R"("costPerSecondUsd": 0)")}));
+  ASSERT_TRUE(RunUntilEnded(id));
+  EXPECT_EQ(View(id).status, ExecutionState::kCompleted);
+  EXPECT_NEAR(View(id).cost_usd, 0.42, 1e-9);
+  auto out = manager_->OutputPath(id, "talker", /*stderr_stream=*/false);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(ReadFile(*out), "hello\n");
+  auto err = manager_->OutputPath(id, "talker", /*stderr_stream=*/true);
+  ASSERT_TRUE(err.ok()) << err.status().ToString();
+  EXPECT_EQ(ReadFile(*err), "oops\n");
+}
+
+TEST_F(RealProcessTest, PausedTreeDoesNotRunAndResumesToCompletion) {
+  std::string marker = dir_.File("marker");
+  std::string id = Create(Dag({ShNode("ticker", "sleep 0.2; touch '" + marker + "'")}));
+  ASSERT_TRUE(RunUntil([&] { return AllRunning(id); }, 5s));
+  std::optional<Result<ExecutionView>> paused;
+  manager_->Pause(id, lifecycle::Requester{}, [&](Result<ExecutionView> r) { paused = r; });
+  ASSERT_TRUE(RunUntil([&] { return paused.has_value(); }, 5s));
+  ASSERT_TRUE(paused->ok()) << paused->status().ToString();
+  RunUntil([] { return false; }, 500ms);
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "a frozen tree made progress";
+  EXPECT_EQ(View(id).status, ExecutionState::kPaused);
+  std::optional<Result<ExecutionView>> resumed;
+  manager_->Resume(id, lifecycle::Requester{}, [&](Result<ExecutionView> r) { resumed = r; });
+  ASSERT_TRUE(RunUntilEnded(id));
+  EXPECT_EQ(View(id).status, ExecutionState::kCompleted);
+  EXPECT_TRUE(std::filesystem::exists(marker));
+}
+
+TEST_F(RealProcessTest, StopOfAPausedExecutionThawsAndEndsGracefully) {
+  std::string id = Create(
+      Dag({ShNode("s1", "sleep 30"), ShNode("s2", "sleep 30 & wait")}, R"("maxParallel": 2)"));
+  ASSERT_TRUE(RunUntil([&] { return AllRunning(id); }, 5s));
+  RunUntil([] { return false; }, 100ms);
+  std::optional<Result<ExecutionView>> paused;
+  manager_->Pause(id, lifecycle::Requester{}, [&](Result<ExecutionView> r) { paused = r; });
+  ASSERT_TRUE(RunUntil([&] { return paused.has_value(); }, 5s));
+  ASSERT_TRUE(paused->ok()) << paused->status().ToString();
+  auto started = std::chrono::steady_clock::now();
+  auto result = StopAndWait(id, /*grace_ms=*/5000);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->status, ExecutionState::kStopped);
+  EXPECT_EQ(result->nodes_killed, 0) << "a thawed tree handles SIGTERM by itself";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3000ms);
+  EXPECT_TRUE(ProcessesWithCookie(id).empty());
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test
