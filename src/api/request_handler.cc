@@ -150,7 +150,7 @@ void RequestHandler::Route(const Request& request, const RequestTarget& target,
                            Responder& respond) {
   const auto& s = target.segments;
   const std::string& method = request.method;
-  const bool get = method == "GET" || method == "HEAD";
+  const bool get = method == "GET";
   const bool post = method == "POST";
   auto not_found = [&] {
     return ErrorResponse(Status::NotFound("no such endpoint: " + method + " " +
