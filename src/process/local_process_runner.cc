@@ -109,7 +109,8 @@ LocalProcessRunner::LocalProcessRunner(boost::asio::io_context& io, RunnerOption
       containment_(std::move(containment)),
       boot_id_(std::move(boot_id)),
       self_pid_(::getpid()),
-      sigchld_(io, SIGCHLD) {
+      sigchld_(io, SIGCHLD),
+      sweep_timer_(io) {
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     std::string_view text(*entry);
     if (text.rfind("PATH=", 0) == 0) base_path_ = std::string(text.substr(5));
@@ -123,6 +124,7 @@ LocalProcessRunner::~LocalProcessRunner() {
   lifetime_.reset();  // completions already queued must not touch this object
   boost::system::error_code ignored;
   sigchld_.cancel(ignored);
+  sweep_timer_.cancel();
   if (inotify_) inotify_->close(ignored);
   for (auto& [pid, tree] : trees_) tree->Detach();
   trees_.clear();
@@ -397,6 +399,21 @@ void LocalProcessRunner::ReadInotify() {
         }
         for (auto& tree : changed) tree->OnCgroupEvents();
         ReadInotify();
+      });
+}
+
+void LocalProcessRunner::RequestSweep(std::weak_ptr<LocalProcessTree> tree) {
+  sweeps_.push_back(std::move(tree));
+  if (sweeps_.size() > 1) return;
+  sweep_timer_.expires_after(std::chrono::milliseconds(10));
+  sweep_timer_.async_wait(
+      [this, alive = std::weak_ptr<int>(lifetime_)](boost::system::error_code ec) {
+        if (ec || alive.expired()) return;
+        std::vector<std::weak_ptr<LocalProcessTree>> batch;
+        batch.swap(sweeps_);
+        for (auto& weak : batch) {
+          if (auto tree = weak.lock()) tree->OnSweep();
+        }
       });
 }
 

@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -80,6 +81,9 @@ class LocalProcessRunner final : public ProcessRunner {
   // exited untracked children. Only system calls per entry (getpgid, waitid), no files,
   // except /proc/PID/environ once per adopted child.
   void RequestScan();
+  // cgroup mode: sweep `tree`'s cgroup.procs for members outside its process group, in one
+  // batch for every tree asking within kSweepDelay.
+  void RequestSweep(std::weak_ptr<LocalProcessTree> tree);
   void Forget(LocalProcessTree* tree);  // the tree finished
 
   Result<std::vector<std::string>> BuildEnvironment(const LaunchSpec& spec) const;
@@ -118,6 +122,8 @@ class LocalProcessRunner final : public ProcessRunner {
   std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
   std::unordered_map<pid_t, LocalProcessTree*> escapee_owner_;    // pgroup mode
   bool scan_pending_ = false;
+  std::vector<std::weak_ptr<LocalProcessTree>> sweeps_;
+  boost::asio::steady_timer sweep_timer_;
   bool reap_pending_ = false;
   // Posted handlers hold a weak_ptr to this and do nothing once the runner is gone.
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);

@@ -222,15 +222,18 @@ void LocalProcessTree::SignalMembers(int signo) {
     return;
   }
   // While the leader is unreaped its group id cannot be recycled: one kill() reaches the
-  // whole group at once, so every tree of a mass stop gets its signal quickly. Members that
-  // left the group are found by the sweep of cgroup.procs right after.
+  // whole group at once, so every tree of a mass stop gets its signal at once. Members that
+  // left the group get theirs from the runner's sweep a few milliseconds later, in one batch
+  // for all trees (most trees are empty by then and need no sweep at all).
   SignalGroup(signo);
   if (also_continue) SignalGroup(SIGCONT);
   group_signalled_ = true;
-  boost::asio::post(io_, [weak = weak_from_this(), phase = phase_, signo] {
-    auto self = weak.lock();
-    if (self && !self->finished_ && self->phase_ == phase) self->SweepCgroup(signo);
-  });
+  runner_->RequestSweep(weak_from_this());
+}
+
+void LocalProcessTree::OnSweep() {
+  if (finished_ || phase_ != Phase::kTerm) return;  // SIGKILL is cgroup.kill: no sweep
+  SweepCgroup(SIGTERM);
 }
 
 void LocalProcessTree::SweepCgroup(int signo) {

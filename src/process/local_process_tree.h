@@ -91,6 +91,8 @@ class LocalProcessTree final : public ProcessTree,
   // cgroup mode: signals every member of cgroup.procs not reached yet, re-reading the list
   // until no new pid appears.
   void SweepCgroup(int signo);
+  // The runner's batched sweep (cgroup mode, after a group SIGTERM).
+  void OnSweep();
   // Signals the process group; before the child's setsid() there is no group yet, so the
   // leader (then alone) is signalled through its pidfd instead.
   void SignalGroup(int signo);

@@ -11,7 +11,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -50,6 +52,44 @@ struct SpawnContext {
 namespace {
 
 constexpr size_t kStackSize = 32 * 1024;
+
+// Child stacks are kept for reuse: an munmap per node would cost a TLB shootdown on every
+// CPU the daemon's threads ran on, in the middle of a mass stop.
+class StackCache {
+ public:
+  void* Take() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        void* stack = free_.back();
+        free_.pop_back();
+        return stack;
+      }
+    }
+    void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    return stack == MAP_FAILED ? nullptr : stack;
+  }
+  void Give(void* stack) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (free_.size() < 256) {
+        free_.push_back(stack);
+        return;
+      }
+    }
+    ::munmap(stack, kStackSize);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<void*> free_;
+};
+
+StackCache& Stacks() {
+  static StackCache* cache = new StackCache;  // never destroyed: children may outlive main
+  return *cache;
+}
 
 // Where the child stopped.
 enum Stage : int {
@@ -213,7 +253,7 @@ PendingExec::~PendingExec() {
 Status PendingExec::Release() {
   if (!context_) return Status::Ok();
   std::unique_ptr<SpawnContext> context = std::move(context_);
-  ::munmap(context->stack, context->stack_size);
+  Stacks().Give(context->stack);
   int stage = context->failed_stage;
   int err = context->failed_errno;
   if (stage == 0) return Status::Ok();
@@ -264,9 +304,8 @@ Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   ctx->env_c = ctx->env.data();
   ctx->groups_c = ctx->groups.data();
   ctx->group_count = static_cast<long>(ctx->groups.size());
-  void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return Status::FromErrno("mmap child stack", errno);
+  void* stack = Stacks().Take();
+  if (stack == nullptr) return Status::FromErrno("mmap child stack", errno);
   ctx->stack = stack;
   ctx->stack_size = kStackSize;
 
@@ -281,7 +320,7 @@ Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
-    ::munmap(stack, kStackSize);
+    Stacks().Give(stack);
     return Status::FromErrno("clone", clone_errno);
   }
   SpawnedChild child;
