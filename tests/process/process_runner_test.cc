@@ -324,6 +324,61 @@ TEST_P(ProcessRunnerTest, TerminatingAFinishedTreeReportsItGraceful) {
   EXPECT_FALSE(report.sigterm_sent_ms.has_value());
 }
 
+TEST_P(ProcessRunnerTest, ExecFailureSeenOnlyByTheChildEndsTheNodeWith126) {
+  // Executable by its mode bits, so the pre-check passes; the kernel refuses the format.
+  std::filesystem::path bogus = TempPath("not-a-program");
+  { std::ofstream(bogus) << "this is not an executable format\n"; }
+  std::filesystem::permissions(bogus, std::filesystem::perms::owner_all);
+  auto node = Launch({bogus.string()});
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  EXPECT_EQ(node->exit->exit_code, 126);
+  EXPECT_NE(node->exit->launch_error.find("exec"), std::string::npos) << node->exit->launch_error;
+  std::filesystem::remove(bogus);
+}
+
+TEST_P(ProcessRunnerTest, ChildStartsWithDefaultSignalsAndNoNewPrivs) {
+  // The daemon blocks and ignores signals of its own; none of that reaches a node.
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+  struct sigaction ignore {
+  }, old_action{};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGUSR2, &ignore, &old_action);
+  LaunchSpec spec;
+  spec.output.stdout_path = TempPath("status");
+  auto node = Launch({"grep", "-E", "^(SigBlk|SigIgn|NoNewPrivs)", "/proc/self/status"}, spec);
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  sigaction(SIGUSR2, &old_action, nullptr);
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  std::string status = ReadFile(spec.output.stdout_path);
+  EXPECT_NE(status.find("SigBlk:\t0000000000000000"), std::string::npos) << status;
+  EXPECT_NE(status.find("SigIgn:\t0000000000000000"), std::string::npos) << status;
+  EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos) << status;
+  std::filesystem::remove(spec.output.stdout_path);
+}
+
+TEST_P(ProcessRunnerTest, NodeRunsAsTheNamedUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root may switch users";
+  LaunchSpec spec;
+  spec.user = "nobody";
+  spec.output.stdout_path = TempPath("id");
+  auto node = Launch({"id", "-u"}, spec);
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  EXPECT_EQ(node->exit->exit_code, 0);
+  EXPECT_EQ(ReadFile(spec.output.stdout_path), "65534\n");
+  std::filesystem::remove(spec.output.stdout_path);
+}
+
+TEST_P(ProcessRunnerTest, UnknownUserIsRefused) {
+  LaunchSpec spec;
+  spec.argv = {"/bin/true"};
+  spec.user = "warden-no-such-user";
+  spec.cookie = {"e", "n", 1};
+  EXPECT_EQ(runner_->Launch(spec, {}).status().code(), StatusCode::kInvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(BothModes, ProcessRunnerTest,
                          ::testing::Values(ContainmentMode::kCgroup,
                                            ContainmentMode::kProcessGroup),
