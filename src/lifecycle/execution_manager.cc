@@ -74,8 +74,8 @@ struct ExecutionManager::Impl {
   int64_t last_id_ms = 0;
   unsigned id_counter = 0;
   unsigned instance_tag = 0;
-  // A shutdown in progress: its waiters, and whether it was escalated.
-  bool shutting_down = false;
+  // Expires with the manager; subscriptions check it before touching the log.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 };
 
 ExecutionManager::ExecutionManager(boost::asio::io_context& io, journal::Journal& journal,
@@ -202,7 +202,11 @@ std::unique_ptr<ExecutionManager::Subscription> ExecutionManager::Subscribe(
     const std::string& id, std::function<void(const journal::Event&)> listener) {
   uint64_t key = impl_->log.Subscribe(id, std::move(listener));
   auto sub = std::unique_ptr<Subscription>(new Subscription());
-  sub->cancel_ = [log = &impl_->log, key] { log->Unsubscribe(key); };
+  // The subscription may outlive the manager (a follower closing after shutdown): it only
+  // unsubscribes while the manager's log still exists.
+  sub->cancel_ = [log = &impl_->log, alive = std::weak_ptr<bool>(impl_->alive), key] {
+    if (alive.lock()) log->Unsubscribe(key);
+  };
   return sub;
 }
 

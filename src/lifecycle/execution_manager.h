@@ -108,8 +108,9 @@ class ExecutionManager {
                                  bool stderr_stream) const;
 
   // Calls `listener` with every journal event of execution `id` right after it commits,
-  // until the returned handle is destroyed. Events already in the journal are not replayed
-  // (read them from the journal first, then subscribe; seq tells duplicates apart).
+  // until the returned handle is destroyed (which may happen after the manager is gone). Events
+  // already in the journal are not replayed (read them from the journal first, then subscribe; seq
+  // tells duplicates apart).
   class Subscription;
   std::unique_ptr<Subscription> Subscribe(const std::string& id,
                                           std::function<void(const journal::Event&)> listener);
