@@ -236,5 +236,24 @@ TEST_F(LifecycleTest, EveryAcknowledgedRequestIsAlreadyInTheJournal) {
   EXPECT_TRUE(stop_on_disk) << "the StopResult was delivered before its record was committed";
 }
 
+TEST_F(LifecycleTest, UserStopDuringAnErrorStopJoinsItAndReportsTheFailure) {
+  runner_->SetTermBehavior("sibling", TermBehavior::kHoldOnTerm);
+  std::string id =
+      Create(Dag({Node("broken"), Node("sibling")}, R"("maxParallel": 2, "graceMs": 600000)"));
+  Settle();
+  ASSERT_TRUE(runner_->Exit("broken", 1));
+  ASSERT_TRUE(RunUntil([&] { return StateOf(id) == ExecutionState::kStopping; }));
+  auto stop = StopAsync(id, StopRequest{});
+  Settle();
+  EXPECT_FALSE(stop->done.has_value());
+  ASSERT_TRUE(runner_->KillBySignal("sibling", SIGTERM));
+  ASSERT_TRUE(RunUntil([&] { return stop->done.has_value(); }));
+  ASSERT_TRUE(stop->done->ok()) << stop->done->status().ToString();
+  EXPECT_EQ((*stop->done)->status, ExecutionState::kFailed);
+  EXPECT_EQ((*stop->done)->reason, StopReason::kError);
+  EXPECT_EQ((*stop->done)->summary.nodes_failed, 1);
+  EXPECT_EQ(StateOf(id), ExecutionState::kFailed);
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test

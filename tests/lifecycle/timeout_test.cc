@@ -150,5 +150,40 @@ TEST_F(RealTimeLifecycleTest, EachAttemptGetsItsOwnNodeTimeout) {
   EXPECT_EQ(timed_out[1].attempt, 2);
 }
 
+TEST_F(RealTimeLifecycleTest, NodeTimeoutDoesNotFireDuringAUserStop) {
+  runner_->SetTermBehavior("slow", TermBehavior::kHoldOnTerm);
+  std::string id = Create(Dag({Node("slow", {}, R"("timeoutMs": 40)")}, R"("graceMs": 600000)"));
+  Settle();
+  auto stop = StopAsync(id);
+  ASSERT_TRUE(RunUntil([&] { return stop->accepted_calls > 0; }));
+  RunFor(100ms);  // well past the node's timeout, still within the stop's grace
+  EXPECT_TRUE(EventsOf(id, journal::kind::kNodeTimedOut).empty())
+      << "the user already stopped this node";
+  ASSERT_TRUE(runner_->KillBySignal("slow", SIGTERM));
+  ASSERT_TRUE(RunUntil([&] { return stop->done.has_value(); }));
+  ASSERT_TRUE(stop->done->ok());
+  EXPECT_EQ((*stop->done)->status, ExecutionState::kStopped);
+  EXPECT_EQ((*stop->done)->summary.nodes_failed, 0);
+  EXPECT_EQ(NodeStatusOf(id, "slow"), NodeStatus::kStopped);
+}
+
+TEST_F(RealTimeLifecycleTest, ExecutionTimeoutDoesNotStopAStoppingExecutionAgain) {
+  runner_->SetTermBehavior("slow", TermBehavior::kHoldOnTerm);
+  std::string id = Create(Dag({Node("slow")}, R"("timeoutMs": 40, "graceMs": 600000)"));
+  Settle();
+  auto stop = StopAsync(id);
+  ASSERT_TRUE(RunUntil([&] { return stop->accepted_calls > 0; }));
+  RunFor(100ms);
+  EXPECT_EQ(StopRows(id).size(), 1u) << "one stop request, the user's";
+  ASSERT_TRUE(runner_->KillBySignal("slow", SIGTERM));
+  ASSERT_TRUE(RunUntil([&] { return stop->done.has_value(); }));
+  ASSERT_TRUE(stop->done->ok());
+  EXPECT_EQ((*stop->done)->reason, StopReason::kUserAbort);
+  auto rows = StopRows(id);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].reason, "user_abort");
+  EXPECT_EQ(manager_->stats().stops_by_reason["timeout"], 0u);
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test
