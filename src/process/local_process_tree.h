@@ -5,13 +5,22 @@
 // What "the tree" is:
 //   cgroup  every process in the node's cgroup.
 //   pgroup  the leader's process group, plus children the daemon adopted (as subreaper)
-//           that still carry the node's cookie; an escapee that is a group leader is
-//           signalled as a group. Escapees that both left the session and dropped the
-//           cookie (`setsid env -i ...`) are not contained in this mode: use cgroups.
+//           that still carry the node's cookie (found by the runner's scan when the tree
+//           starts terminating, when its leader exits and on every batch of SIGCHLD); an
+//           escapee that leads a group is signalled as a group. Escapees that both left the
+//           session and dropped the cookie (`setsid env -i ...`) are not contained in this
+//           mode: use cgroups.
 //
-// Signal safety: in cgroup mode members are signalled through pidfds, SIGKILL is cgroup.kill.
-// In pgroup mode the leader's zombie is kept (waitid WNOWAIT) until the group is empty, so
-// kill(-pgid) can never reach a recycled group; the leader is reaped only at Finish().
+// Termination: SIGTERM and SIGCONT go to the whole process group first (one kill() each), so
+// a mass stop reaches every tree at once; in cgroup mode members that left the group get
+// theirs through pidfds from a batched sweep of cgroup.procs ~10 ms later (re-read until no
+// new pid appears); SIGKILL is cgroup.kill, or kill(-pgid) plus escapees.
+//
+// Signal safety: a process group is signalled only while its leader is unreaped, so kill(-pgid)
+// can never reach a recycled group. In pgroup mode the leader's zombie is kept (waitid
+// WNOWAIT) until the group is empty and reaped only at Finish(); in cgroup mode the leader is
+// reaped at once and members are signalled through pidfds from then on. Escapees are
+// unreaped children of the daemon, reaped only on this thread, so their pids are stable.
 //
 // Thread: the io_context thread only (see process_runner.h).
 #pragma once

@@ -33,7 +33,7 @@ struct ProcessIdentity {
   std::string boot_id;       // /proc/sys/kernel/random/boot_id when launched
   pid_t pid = 0;             // the node's leader
   uint64_t start_ticks = 0;  // /proc/PID/stat field 22
-  pid_t pgid = 0;            // = pid: every node runs in its own session
+  pid_t pgid = 0;            // = pid: every node runs in its own session (from exec on)
   pid_t sid = 0;             // = pid
   std::string cgroup_path;   // absolute path of its cgroup directory; empty in pgroup mode
   Cookie cookie;

@@ -136,9 +136,13 @@ class ProcessRunner {
   //   InvalidArgument  bad spec, cwd, user, or not executable (record 126; see
   //                    ExitCodeForLaunchFailure in spawner.h)
   //   other            the daemon could not launch (pipes, cgroups, on_intent's error)
-  // The process is not held before exec: its intent (cookie, cgroup path) is already
-  // journaled through on_intent, which is what recovery needs to find it if the daemon dies
-  // before the identity is committed.
+  // Launch returns as soon as the process exists, before it has exec'd (its setsid() alone
+  // can take a millisecond on a busy host): identity() is final (pid, start time; pgid and
+  // sid are the pid from exec on), and Terminate/Pause already work. A failure only the
+  // child can see (a file removed meanwhile, a format the kernel refuses) ends the node with
+  // exit code 127/126 and ExitInfo::launch_error. The process is not held before exec: its
+  // intent (cookie, cgroup path) is journaled through on_intent first, which is what
+  // recovery needs to find it if the daemon dies before the identity is committed.
   virtual Result<std::shared_ptr<ProcessTree>> Launch(const LaunchSpec& spec,
                                                       LaunchCallbacks callbacks) = 0;
 };
