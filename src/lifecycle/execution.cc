@@ -72,6 +72,16 @@ Execution::Execution(ManagerContext& ctx, std::string id, dag::Dag dag, int64_t 
 
 Execution::~Execution() = default;
 
+void Execution::Detach() {
+  detached_ = true;
+  ++timer_generation_;
+  timer_.cancel();
+  for (auto& run : nodes_) {
+    ++run.timer_generation;
+    run.timer->cancel();
+  }
+}
+
 void Execution::Record(std::string_view kind, std::string payload, dag::NodeIndex node,
                        int64_t at_ms) {
   journal::Event e;
@@ -276,6 +286,7 @@ void Execution::Launch(dag::NodeIndex i) {
     return Commit(journal::Durability::kCrashSafe);
   };
   callbacks.on_notify = [self, i, attempt](std::string_view key, std::string_view value) {
+    if (self->detached_) return;
     if (self->nodes_[i].attempt == attempt && self->nodes_[i].tree) self->OnNotify(i, key, value);
   };
   callbacks.on_exit = [self, i, attempt](const process::ExitInfo& info) {
@@ -305,6 +316,7 @@ void Execution::Launch(dag::NodeIndex i) {
     AttemptFailed(i);
     // A retry is ready again; launch it from a fresh turn of the loop, not recursively.
     boost::asio::post(ctx_.io, [self] {
+      if (self->detached_) return;
       self->Pump();
       self->MaybeFinish();
     });
@@ -344,6 +356,7 @@ void Execution::OnNotify(dag::NodeIndex i, std::string_view key, std::string_vie
 }
 
 void Execution::OnExit(dag::NodeIndex i, uint32_t attempt, const process::ExitInfo& info) {
+  if (detached_) return;
   NodeRun& run = nodes_[i];
   if (run.attempt != attempt || !run.tree) return;  // a late report of an abandoned attempt
   run.exit = info;
@@ -354,6 +367,7 @@ void Execution::OnExit(dag::NodeIndex i, uint32_t attempt, const process::ExitIn
 
 void Execution::OnTerminated(dag::NodeIndex i, uint32_t attempt,
                              const process::TerminationReport& report) {
+  if (detached_) return;
   NodeRun& run = nodes_[i];
   if (run.attempt != attempt || !run.tree) return;
   run.report = report;
@@ -623,7 +637,7 @@ void Execution::Pause(const Requester& requester, ViewCallback done) {
   auto self = shared_from_this();
   auto remaining = std::make_shared<size_t>(1);  // one for this function itself
   auto finish = [self, remaining, requester, done]() {
-    if (--*remaining > 0) return;
+    if (--*remaining > 0 || self->detached_) return;
     if (self->state_ == ExecutionState::kPaused) {
       self->Record(jk::kExecutionPaused, ToJson({{"requestedBy", requester.name}}));
       self->Flush(journal::Durability::kDurable);
@@ -668,7 +682,7 @@ void Execution::Resume(const Requester& requester, ViewCallback done) {
   auto self = shared_from_this();
   auto remaining = std::make_shared<size_t>(1);
   auto finish = [self, remaining, done]() {
-    if (--*remaining > 0) return;
+    if (--*remaining > 0 || self->detached_) return;
     done(self->View());
   };
   for (auto& run : nodes_) {
@@ -691,7 +705,7 @@ void Execution::ArmExecutionTimer() {
   auto self = shared_from_this();
   uint64_t generation = ++timer_generation_;
   timer_.async_wait([self, generation](const boost::system::error_code& ec) {
-    if (ec || generation != self->timer_generation_) return;
+    if (ec || generation != self->timer_generation_ || self->detached_) return;
     if (self->state_ != ExecutionState::kRunning) return;
     self->BeginStop(
         StopRequest{Requester{"warden"}, StopReason::kTimeout,
@@ -707,7 +721,7 @@ void Execution::ArmNodeTimer(dag::NodeIndex i) {
   auto self = shared_from_this();
   uint64_t generation = ++run.timer_generation;
   run.timer->async_wait([self, i, generation](const boost::system::error_code& ec) {
-    if (!ec) self->OnNodeTimeout(i, generation);
+    if (!ec && !self->detached_) self->OnNodeTimeout(i, generation);
   });
 }
 

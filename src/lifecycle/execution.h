@@ -60,6 +60,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void Stop(StopRequest request, ViewCallback accepted, StopCallback done);
   // While stopping: SIGKILL every tree now (the grace is cut to zero).
   void KillNow();
+  // The manager is going away: every later callback (process, timer, pause) does nothing,
+  // and the trees are left as they are.
+  void Detach();
 
   // Launches ready nodes, at most `budget`; returns how many were launched.
   size_t LaunchReady(size_t budget);
@@ -114,6 +117,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
   std::optional<int64_t> ended_at_;
   size_t running_ = 0;      // node attempts with a live tree
   bool launching_ = false;  // inside LaunchReady's loop
+  bool detached_ = false;   // the manager is gone: ctx_ must not be touched
 
   // Pauses: the execution's clocks (cost, timeouts) stand still while paused.
   Clock::duration paused_total_{};

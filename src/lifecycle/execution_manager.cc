@@ -85,7 +85,9 @@ ExecutionManager::ExecutionManager(boost::asio::io_context& io, journal::Journal
   impl_->ctx.on_waiting_for_slot = [this](const std::string& id) { impl_->waiting.insert(id); };
 }
 
-ExecutionManager::~ExecutionManager() = default;
+ExecutionManager::~ExecutionManager() {
+  for (auto& [id, e] : impl_->executions) e->Detach();
+}
 
 Result<ExecutionManager::Created> ExecutionManager::Create(std::string_view spec_json,
                                                            const Requester& requester, bool start) {

@@ -55,7 +55,8 @@ struct ManagerStats {
 
 class ExecutionManager {
  public:
-  // `journal` and `runner` must outlive the manager.
+  // `journal` and `runner` must outlive the manager. Destroying the manager abandons running
+  // trees as a crash would (call StopAll first) and drops every pending completion callback.
   ExecutionManager(boost::asio::io_context& io, journal::Journal& journal,
                    process::ProcessRunner& runner, ManagerOptions options = {});
   ~ExecutionManager();
