@@ -436,5 +436,18 @@ TEST_F(LifecycleTest, NodeKilledWhilePausedFailsTheExecutionUnderOnFailureStop) 
   EXPECT_EQ(runner_->LaunchOrder(), V{"a"});
 }
 
+TEST_F(LifecycleTest, SpecWithoutMaxParallelUsesTheManagersDefault) {
+  ManagerOptions options;
+  options.spec_limits.default_max_parallel = 2;
+  MakeManager(options);
+  std::string id = Create(Dag({Node("a"), Node("b"), Node("c")}));
+  Settle();
+  EXPECT_EQ(runner_->RunningNodes(), (V{"a", "b"}));
+  for (const char* node : {"a", "b"}) runner_->Exit(node, 0);
+  Settle();
+  runner_->Exit("c", 0);
+  ASSERT_TRUE(RunUntilEnded(id));
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test
