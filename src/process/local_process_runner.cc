@@ -110,7 +110,8 @@ LocalProcessRunner::LocalProcessRunner(boost::asio::io_context& io, RunnerOption
       boot_id_(std::move(boot_id)),
       self_pid_(::getpid()),
       sigchld_(io, SIGCHLD),
-      sweep_timer_(io) {
+      sweep_timer_(io),
+      scan_timer_(io) {
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     std::string_view text(*entry);
     if (text.rfind("PATH=", 0) == 0) base_path_ = std::string(text.substr(5));
@@ -125,6 +126,7 @@ LocalProcessRunner::~LocalProcessRunner() {
   boost::system::error_code ignored;
   sigchld_.cancel(ignored);
   sweep_timer_.cancel();
+  scan_timer_.cancel();
   if (inotify_) inotify_->close(ignored);
   for (auto& [pid, tree] : trees_) tree->Detach();
   trees_.clear();
@@ -420,10 +422,23 @@ void LocalProcessRunner::RequestSweep(std::weak_ptr<LocalProcessTree> tree) {
 void LocalProcessRunner::RequestScan() {
   if (scan_pending_) return;
   scan_pending_ = true;
-  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
+  // A lone request is served at once; during a storm of exits (a mass stop) scans run at
+  // most every kScanInterval, each answering every tree that asked meanwhile.
+  constexpr auto kScanInterval = std::chrono::milliseconds(4);
+  auto due = last_scan_ + kScanInterval;
+  auto run = [this, alive = std::weak_ptr<int>(lifetime_)] {
     if (alive.expired()) return;
     scan_pending_ = false;
+    last_scan_ = std::chrono::steady_clock::now();
     ScanProcesses();
+  };
+  if (std::chrono::steady_clock::now() >= due) {
+    boost::asio::post(io_, std::move(run));
+    return;
+  }
+  scan_timer_.expires_at(due);
+  scan_timer_.async_wait([run = std::move(run)](boost::system::error_code ec) {
+    if (!ec) run();
   });
 }
 

@@ -124,6 +124,8 @@ class LocalProcessRunner final : public ProcessRunner {
   bool scan_pending_ = false;
   std::vector<std::weak_ptr<LocalProcessTree>> sweeps_;
   boost::asio::steady_timer sweep_timer_;
+  boost::asio::steady_timer scan_timer_;
+  std::chrono::steady_clock::time_point last_scan_;
   bool reap_pending_ = false;
   // Posted handlers hold a weak_ptr to this and do nothing once the runner is gone.
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);

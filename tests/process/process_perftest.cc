@@ -2,12 +2,16 @@
 //
 //   Launch/*   one Launch() of `/bin/sleep 1000` (a child that stays put, so its exit does
 //              not overlap the timing) beside a bare posix_spawn() of the same program.
+//   Ready/*    launch until the program runs (end to end), beside posix_spawn with
+//              POSIX_SPAWN_SETSID; Launch() returns before exec, so this is the fair pair
+//              for what a node waits, while Launch/* is what the event loop pays.
 //   Stop/*     stopping 100 cooperative trees (leader + one child, both exiting on SIGTERM)
 //              with Terminate() on all of them at once, until every report has arrived,
 //              beside a plain loop of kill(-pgid, SIGTERM) then waitpid() of every leader.
 //
 // Repetitions are interleaved at random so a busy neighbour hurts every variant alike; the
 // ratios printed at the end compare medians. Run: process_perftest (no arguments needed).
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -117,6 +121,76 @@ void LaunchWithRunner(benchmark::State& state, ContainmentMode mode) {
     }
     auto elapsed = Clock::now() - start;
     state.SetIterationTime(std::chrono::duration<double>(elapsed).count() / kLaunchBatch);
+    bench.TerminateAll(trees, 0ms);
+  }
+}
+
+// Launch until running: from the first launch until every one of kLaunchBatch helpers has
+// written its first notify line (so it has exec'd and run), beside posix_spawn with
+// POSIX_SPAWN_SETSID (a node needs its own session) and the same pipe. Launch() returns
+// before the child's exec, so this is the end-to-end view of the same work.
+void ReadyBaseline(benchmark::State& state) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  env_strings.emplace_back("WARDEN_NOTIFY_FD=3");
+  std::vector<char*> env;
+  for (auto& s : env_strings) env.push_back(s.data());
+  env.push_back(nullptr);
+  char* argv[] = {const_cast<char*>(WARDEN_TEST_HELPER), const_cast<char*>("coop"),
+                  const_cast<char*>("0"), nullptr};
+  for (auto _ : state) {
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    std::vector<pid_t> pids(kLaunchBatch);
+    auto start = Clock::now();
+    for (pid_t& pid : pids) posix_spawn(&pid, argv[0], &actions, &attr, argv, env.data());
+    int lines = 0;
+    char buffer[4096];
+    while (lines < kLaunchBatch) {
+      ssize_t n = ::read(ready[0], buffer, sizeof buffer);
+      if (n <= 0) break;
+      lines += static_cast<int>(std::count(buffer, buffer + n, '\n'));
+    }
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count() /
+                           kLaunchBatch);
+    for (pid_t pid : pids) ::kill(pid, SIGKILL);
+    for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+}
+
+void ReadyWithRunner(benchmark::State& state, ContainmentMode mode) {
+  Bench& bench = BenchFor(mode);
+  if (!bench.runner) {
+    state.SkipWithError("runner unavailable in this mode");
+    return;
+  }
+  LaunchSpec spec;
+  spec.argv = {WARDEN_TEST_HELPER, "coop", "0"};
+  int attempt = 0;
+  for (auto _ : state) {
+    std::vector<std::shared_ptr<ProcessTree>> trees;
+    int announced = 0;
+    auto start = Clock::now();
+    for (int i = 0; i < kLaunchBatch; ++i) {
+      spec.cookie = {"bench", "ready", ++attempt};
+      LaunchCallbacks callbacks;
+      callbacks.on_notify = [&announced](std::string_view, std::string_view) { ++announced; };
+      auto tree = bench.runner->Launch(spec, std::move(callbacks));
+      if (tree.ok()) trees.push_back(*tree);
+    }
+    bench.RunUntil([&] { return announced >= kLaunchBatch; });
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count() /
+                           kLaunchBatch);
     bench.TerminateAll(trees, 0ms);
   }
 }
@@ -240,6 +314,15 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("Launch/cgroup", LaunchWithRunner, ContainmentMode::kCgroup)
       ->UseManualTime()
       ->Iterations(10);
+  benchmark::RegisterBenchmark("Ready/posix_spawn_setsid", ReadyBaseline)
+      ->UseManualTime()
+      ->Iterations(5);
+  benchmark::RegisterBenchmark("Ready/pgroup", ReadyWithRunner, ContainmentMode::kProcessGroup)
+      ->UseManualTime()
+      ->Iterations(5);
+  benchmark::RegisterBenchmark("Ready/cgroup", ReadyWithRunner, ContainmentMode::kCgroup)
+      ->UseManualTime()
+      ->Iterations(5);
   benchmark::RegisterBenchmark("Stop/kill_waitpid_floor", StopFloor)
       ->UseManualTime()
       ->Iterations(2);
@@ -264,6 +347,10 @@ int main(int argc, char** argv) {
   std::printf("\nRatios (median of repetitions, same run):\n");
   reporter.PrintRatio("launch overhead, pgroup:", "Launch/pgroup", "Launch/posix_spawn", 1.15);
   reporter.PrintRatio("launch overhead, cgroup:", "Launch/cgroup", "Launch/posix_spawn", 1.25);
+  reporter.PrintRatio("launch until running, pgroup:", "Ready/pgroup", "Ready/posix_spawn_setsid",
+                      1.15);
+  reporter.PrintRatio("launch until running, cgroup:", "Ready/cgroup", "Ready/posix_spawn_setsid",
+                      1.25);
   reporter.PrintRatio("stop latency, pgroup:", "Stop/pgroup", "Stop/kill_waitpid_floor", 2.0);
   reporter.PrintRatio("stop latency, cgroup:", "Stop/cgroup", "Stop/kill_waitpid_floor", 2.0);
   benchmark::Shutdown();
