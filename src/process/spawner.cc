@@ -1,5 +1,6 @@
 #include "process/spawner.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -85,6 +86,19 @@ class StackCache {
   std::mutex mutex_;
   std::vector<void*> free_;
 };
+
+// glibc's clone(), not a sanitizer's interceptor of it: ThreadSanitizer treats every clone
+// as a fork (takes its internal locks, runs its at-fork logic), which is wrong for a CLONE_VM
+// child that only makes raw system calls and then execs.
+using CloneFunction = int (*)(int (*)(void*), void*, int, void*, ...);
+CloneFunction LibcClone() {
+  static const CloneFunction function = [] {
+    void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void* symbol = libc != nullptr ? ::dlsym(libc, "clone") : nullptr;
+    return symbol != nullptr ? reinterpret_cast<CloneFunction>(symbol) : &::clone;
+  }();
+  return function;
+}
 
 StackCache& Stacks() {
   static StackCache* cache = new StackCache;  // never destroyed: children may outlive main
@@ -315,8 +329,8 @@ Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   int pidfd = -1;
-  pid_t pid = ::clone(ChildMain, static_cast<char*>(stack) + kStackSize,
-                      CLONE_VM | CLONE_PIDFD | SIGCHLD, ctx.get(), &pidfd);
+  pid_t pid = LibcClone()(ChildMain, static_cast<char*>(stack) + kStackSize,
+                          CLONE_VM | CLONE_PIDFD | SIGCHLD, ctx.get(), &pidfd);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
