@@ -6,6 +6,9 @@
 //
 // Threading: see process_runner.h. Create() and the destructor also run on that thread.
 //
+// Files: local_process_runner.cc (launch, events), local_process_runner_scan.cc (the pgroup
+// scan of /proc).
+//
 // Reaping: the runner owns the reaping of the daemon's children. It reaps every child it
 // does not track (adopted orphans) as soon as it learns of it, so code in the same process
 // must not spawn children of its own and wait for them while the io_context runs.
@@ -99,6 +102,7 @@ class LocalProcessRunner final : public ProcessRunner {
   // pgroup: reaps exited untracked children until a kept leader zombie hides the rest.
   void ReapUntracked();
   std::optional<std::string> CookieKeyOf(pid_t pid);
+  static std::string CookieKey(const Cookie& cookie);
 
   boost::asio::io_context& io_;
   RunnerOptions options_;

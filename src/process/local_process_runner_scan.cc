@@ -1,0 +1,161 @@
+// The pgroup-mode half of LocalProcessRunner: finding the members of every tracked process
+// group and the adopted children that carry a node's cookie, and reaping adopted orphans.
+// (cgroup mode needs none of this: the kernel keeps the member list.)
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "process/local_process_runner.h"
+
+namespace warden::process {
+
+void LocalProcessRunner::RequestScan() {
+  if (scan_pending_) return;
+  scan_pending_ = true;
+  // A lone request is served at once; during a storm of exits (a mass stop) scans run at
+  // most every kScanInterval, each answering every tree that asked meanwhile.
+  constexpr auto kScanInterval = std::chrono::milliseconds(4);
+  auto due = last_scan_ + kScanInterval;
+  auto run = [this, alive = std::weak_ptr<int>(lifetime_)] {
+    if (alive.expired()) return;
+    scan_pending_ = false;
+    last_scan_ = std::chrono::steady_clock::now();
+    ScanProcesses();
+  };
+  if (std::chrono::steady_clock::now() >= due) {
+    boost::asio::post(io_, std::move(run));
+    return;
+  }
+  scan_timer_.expires_at(due);
+  scan_timer_.async_wait([run = std::move(run)](boost::system::error_code ec) {
+    if (!ec) run();
+  });
+}
+
+bool LocalProcessRunner::ReapIfExited(pid_t pid) {
+  siginfo_t info{};
+  int rc = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+  bool gone = (rc == 0 && info.si_pid == pid) || (rc != 0 && errno == ECHILD);
+  if (!gone) return false;
+  adopted_cookie_.erase(pid);
+  auto owner = escapee_owner_.find(pid);
+  if (owner != escapee_owner_.end()) {
+    owner->second->OnEscapeeReaped(pid);
+    escapee_owner_.erase(owner);
+  }
+  return true;
+}
+
+void LocalProcessRunner::ReapUntracked() {
+  for (int i = 0; i < 100000; ++i) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+    // A leader's zombie is kept until its group is empty, and waitid(P_ALL) returns the
+    // first exited child: the ones behind it are reaped once its tree finishes.
+    if (trees_.count(info.si_pid) != 0) return;
+    if (!ReapIfExited(info.si_pid)) return;
+  }
+}
+
+std::optional<std::string> LocalProcessRunner::CookieKeyOf(pid_t pid) {
+  auto cached = adopted_cookie_.find(pid);
+  if (cached != adopted_cookie_.end()) return cached->second;
+  std::string path = "/proc/" + std::to_string(pid) + "/environ";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  std::string text(65536, '\0');
+  ssize_t n = ::read(fd.get(), text.data(), text.size());
+  if (n <= 0) return std::nullopt;
+  text.resize(static_cast<size_t>(n));
+  Cookie cookie;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\0', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view entry(text.data() + start, end - start);
+    auto value_of = [&](std::string_view key) -> std::optional<std::string_view> {
+      if (entry.size() > key.size() && entry.substr(0, key.size()) == key &&
+          entry[key.size()] == '=') {
+        return entry.substr(key.size() + 1);
+      }
+      return std::nullopt;
+    };
+    if (auto v = value_of(kEnvExecutionId)) cookie.execution_id = *v;
+    if (auto v = value_of(kEnvNodeId)) cookie.node_id = *v;
+    if (auto v = value_of(kEnvAttempt))
+      std::from_chars(v->data(), v->data() + v->size(), cookie.attempt);
+    start = end + 1;
+  }
+  std::string key = cookie.execution_id.empty() ? std::string() : CookieKey(cookie);
+  adopted_cookie_[pid] = key;
+  return key;
+}
+
+void LocalProcessRunner::ScanProcesses() {
+  if (containment_.mode != ContainmentMode::kProcessGroup) return;
+  if (trees_.empty()) {
+    ReapUntracked();  // no leader zombie is kept: waitid(P_ALL) sees every exited child
+    return;
+  }
+  // System calls per entry, no file to open and format (a /proc/PID/stat read costs ~9 us
+  // here, getpgid or waitid well under one): a pass over a few hundred processes is cheap
+  // enough to run on every batch of child events.
+  std::unordered_map<pid_t, std::vector<pid_t>> members;  // by pgid
+  std::unordered_map<LocalProcessTree*, std::vector<pid_t>> found;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return;
+  while (dirent* entry = ::readdir(dir)) {
+    pid_t pid = 0;
+    const char* name = entry->d_name;
+    auto [ptr, ec] = std::from_chars(name, name + std::strlen(name), pid);
+    if (ec != std::errc() || *ptr != '\0' || trees_.count(pid) != 0) continue;
+    pid_t pgid = ::getpgid(pid);
+    if (pgid <= 0) continue;
+    if (trees_.count(pgid) != 0) {
+      // A member. One that is our exited child (adopted when its parent died) is reaped.
+      if (!ReapIfExited(pid)) members[pgid].push_back(pid);
+      continue;
+    }
+    // Outside every tracked group: only our own (adopted) children matter. waitid answers
+    // ECHILD for anyone else, and tells an exited child from a live one without reaping.
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+      continue;
+    }
+    if (info.si_pid == pid) {
+      ReapIfExited(pid);
+      continue;
+    }
+    std::optional<std::string> key = CookieKeyOf(pid);
+    if (!key) continue;
+    auto tree = by_cookie_.find(*key);
+    if (tree != by_cookie_.end()) {
+      found[tree->second].push_back(pid);
+      escapee_owner_[pid] = tree->second;
+    }
+  }
+  ::closedir(dir);
+  // Escapees that vanished between passes.
+  std::vector<pid_t> escapees;
+  escapees.reserve(escapee_owner_.size());
+  for (const auto& [pid, tree] : escapee_owner_) escapees.push_back(pid);
+  for (pid_t pid : escapees) ReapIfExited(pid);
+
+  std::vector<std::shared_ptr<LocalProcessTree>> trees;
+  trees.reserve(trees_.size());
+  for (auto& [pid, tree] : trees_) trees.push_back(tree);
+  for (auto& tree : trees) {
+    auto f = found.find(tree.get());
+    if (f != found.end()) tree->OnEscapeesFound(f->second);
+    auto m = members.find(tree->identity().pgid);
+    tree->OnMembers(m != members.end() ? std::move(m->second) : std::vector<pid_t>{});
+  }
+}
+
+}  // namespace warden::process
