@@ -230,6 +230,13 @@ TEST_F(HttpServerTest, AFollowStreamEndsWhenItsClientGoes) {
   close(fd);
   EXPECT_TRUE(Eventually([&] { return Connections() == 0; }))
       << "the server noticed the hang-up without another event";
+  // End the execution, so that nothing is left running at teardown.
+  OnIo([&] { runner_->Exit("a", 0); });
+  EXPECT_TRUE(Eventually([&] {
+    bool ended = false;
+    OnIo([&] { ended = manager_->active_count() == 0; });
+    return ended;
+  }));
 }
 
 TEST_F(HttpServerTest, ShutdownClosesIdleConnectionsAndReportsDrained) {
