@@ -376,5 +376,38 @@ TEST_F(LifecycleDeathTest, SubscriptionOutlivingItsManagerIsHarmless) {
       ::testing::ExitedWithCode(0), "");
 }
 
+TEST_F(LifecycleTest, OperatorHoldingTheWriteLockPastTheBusyTimeoutLosesNoEvent) {
+  // An operator's sqlite3 shell sits in a write transaction longer than the busy timeout.
+  // Journal::Append then answers Unavailable without failing for good: once the lock is
+  // gone, the journal must still tell the whole story, and node b did not fail to execute.
+  journal::JournalOptions options;
+  options.busy_timeout = 30ms;
+  ReopenJournal(options);
+  std::string id = Create(Dag({Node("a"), Node("b", {"a"})}));
+  Settle();
+  {
+    SQLite::Database shell(journal_->path(), SQLite::OPEN_READWRITE);
+    shell.exec("BEGIN IMMEDIATE");
+    ASSERT_TRUE(runner_->Exit("a", 0));
+    Settle();
+    RunFor(100ms);
+    shell.exec("ROLLBACK");
+  }
+  EXPECT_TRUE(journal_->health().ok()) << "a busy journal has not failed";
+  RunFor(50ms);
+  if (FakeProcessTree* b = runner_->Tree("b"); b != nullptr && !b->finished()) b->Exit(0);
+  if (!lifecycle::IsTerminal(StateOf(id))) StopAndWait(id);
+  ASSERT_TRUE(RunUntilEnded(id));
+
+  EXPECT_NE(NodeOf(id, "b").exit_code, std::optional<int>(126))
+      << "a busy journal is not an executable that cannot run";
+  EXPECT_TRUE(EventsOf(id, journal::kind::kNodeLaunchFailed, "b").empty());
+  EXPECT_EQ(EventsOf(id, journal::kind::kNodeExited, "a").size(), 1u)
+      << "a's exit was dropped from the journal: " << Joined(Kinds(id));
+  auto row = ExecutionRowOf(id);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, Name(StateOf(id))) << "the executions view disagrees with Get";
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test
