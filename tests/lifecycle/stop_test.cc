@@ -411,5 +411,23 @@ TEST_F(LifecycleTest, StopWithGraceZeroKillsAtOnce) {
   EXPECT_EQ(StopRows(id)[0].grace_ms, 0);
 }
 
+TEST_F(LifecycleTest, SigtermIsJournaledWhenSentNotWhenTheTreeEnds) {
+  // schema/README.md: node.signalled is written when a signal was sent. During a long grace
+  // an operator (or recovery, after a crash) must see that SIGTERM went out.
+  runner_->SetTermBehavior("slow", TermBehavior::kHoldOnTerm);
+  std::string id = Create(Dag({Node("slow")}, R"("graceMs": 600000)"));
+  Settle();
+  auto stop = StopAsync(id);
+  ASSERT_TRUE(RunUntil([&] { return stop->accepted_calls > 0; }));
+  Settle();
+  ASSERT_TRUE(runner_->Tree("slow")->got_signal(SIGTERM));
+  auto signalled = EventsOf(id, journal::kind::kNodeSignalled, "slow");
+  EXPECT_EQ(signalled.size(), 1u) << "SIGTERM was sent but is not in the journal";
+  ASSERT_TRUE(runner_->KillBySignal("slow", SIGTERM));
+  ASSERT_TRUE(RunUntil([&] { return stop->done.has_value(); }));
+  signalled = EventsOf(id, journal::kind::kNodeSignalled, "slow");
+  EXPECT_EQ(signalled.size(), 1u) << "one SIGTERM, journaled once";
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test
