@@ -449,5 +449,33 @@ TEST_F(LifecycleTest, SpecWithoutMaxParallelUsesTheManagersDefault) {
   ASSERT_TRUE(RunUntilEnded(id));
 }
 
+TEST_F(LifecycleTest, WaitingExecutionIsNotStarvedByABusierOneUnderTheCap) {
+  // The cap is shared: an execution waiting for a slot gets one when a slot frees up, even
+  // if the execution that freed it has more ready nodes of its own.
+  ManagerOptions options;
+  options.max_running = 1;
+  MakeManager(options);
+  std::string older = Create(Dag({Node("o1")}), /*start=*/false);
+  std::string busy = Create(Dag({Node("n1"), Node("n2"), Node("n3"), Node("n4")}));
+  Settle();
+  ASSERT_EQ(runner_->RunningNodes(), V{"n1"});
+  ASSERT_TRUE(manager_->Start(older, lib_).ok());
+  Settle();
+  ASSERT_EQ(runner_->RunningNodes(), V{"n1"}) << "the cap is full";
+  for (int freed = 0; freed < 2; ++freed) {
+    ASSERT_TRUE(runner_->Exit(runner_->RunningNodes()[0], 0));
+    Settle();
+  }
+  EXPECT_NE(runner_->LaunchOrder(older), V{})
+      << "o1 still waits after two slots were freed: " << runner_->LaunchOrder().size()
+      << " launches";
+  while (!runner_->RunningNodes().empty()) {
+    ASSERT_TRUE(runner_->Exit(runner_->RunningNodes()[0], 0));
+    Settle();
+  }
+  ASSERT_TRUE(RunUntilEnded(older));
+  ASSERT_TRUE(RunUntilEnded(busy));
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test
