@@ -46,6 +46,10 @@ class HttpServerTest : public testing::Test {
   }
   void TearDown() override {
     if (thread_.joinable()) {
+      // Nothing may be left running (the fake trees would outlive their manager).
+      std::promise<void> stopped;
+      OnIo([&] { manager_->StopAll(true, [&] { stopped.set_value(); }); });
+      EXPECT_EQ(stopped.get_future().wait_for(5s), std::future_status::ready);
       OnIo([this] { server_.reset(); });
       work_.reset();
       io_.stop();

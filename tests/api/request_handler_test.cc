@@ -40,6 +40,16 @@ class RequestHandlerTest : public testing::Test {
     handler_ = std::make_unique<RequestHandler>(io_, *manager_, *journal_, metrics_);
   }
   void Close() {
+    if (manager_) {
+      // Nothing may be left running (the fake trees would outlive their manager).
+      bool stopped = false;
+      manager_->StopAll(true, [&] { stopped = true; });
+      for (int i = 0; i < 1000 && !stopped; ++i) {
+        io_.restart();
+        io_.run_for(5ms);
+      }
+      EXPECT_TRUE(stopped);
+    }
     handler_.reset();
     manager_.reset();
     runner_.reset();
