@@ -379,6 +379,22 @@ TEST_P(ProcessRunnerTest, UnknownUserIsRefused) {
   EXPECT_EQ(runner_->Launch(spec, {}).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_P(ProcessRunnerTest, SecondTerminateJoinsTheFirstAndAnEarlierDeadlineWins) {
+  auto node = Launch({"@helper", "ignore", "0"});
+  WaitForPids(*node, "pid", 1);
+  std::optional<TerminationReport> first, second;
+  node->tree->Terminate(10000ms, [&](const TerminationReport& r) { first = r; });
+  node->tree->Terminate(200ms, [&](const TerminationReport& r) { second = r; });
+  std::optional<Status> paused;
+  node->tree->Pause([&](Status s) { paused = s; });
+  ASSERT_TRUE(RunUntil([&] { return first && second && paused; }, 5s));
+  EXPECT_EQ(paused->code(), StatusCode::kConflict) << "no pause while terminating";
+  EXPECT_EQ(first->sigterm_sent_ms, second->sigterm_sent_ms);
+  EXPECT_EQ(first->sigkill_sent_ms, second->sigkill_sent_ms);
+  ASSERT_TRUE(first->sigkill_sent_ms && first->sigterm_sent_ms);
+  EXPECT_LT(*first->sigkill_sent_ms - *first->sigterm_sent_ms, 1000) << "the 200 ms grace won";
+}
+
 INSTANTIATE_TEST_SUITE_P(BothModes, ProcessRunnerTest,
                          ::testing::Values(ContainmentMode::kCgroup,
                                            ContainmentMode::kProcessGroup),
