@@ -166,6 +166,11 @@ void FakeProcessTree::Pause(std::function<void(Status)> done) {
     Post([done = std::move(done)] { done(Status::Ok()); });
     return;
   }
+  if (!pause_failure_.ok()) {
+    Status status = std::exchange(pause_failure_, Status::Ok());
+    Post([done = std::move(done), status] { done(status); });
+    return;
+  }
   paused_ = true;
   paused_at_ = runner_.clock_.Now();
   signals_.push_back(SIGSTOP);

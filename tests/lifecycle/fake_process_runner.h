@@ -80,6 +80,9 @@ class FakeProcessTree final : public process::ProcessTree,
   void HoldNextFreeze() { hold_freeze_ = true; }
   // Completes a held Pause. False when none is held.
   bool FinishFreeze();
+  // The next Pause fails with `status` (e.g. IoError: cgroup.freeze not writable) and leaves
+  // the tree running.
+  void FailNextPause(Status status) { pause_failure_ = std::move(status); }
 
   // --- Observations.
   const process::LaunchSpec& spec() const { return spec_; }
@@ -116,6 +119,7 @@ class FakeProcessTree final : public process::ProcessTree,
   bool paused_ = false;
   bool terminating_ = false;
   bool hold_freeze_ = false;
+  Status pause_failure_;
   std::function<void(Status)> held_freeze_;
   std::chrono::steady_clock::time_point paused_at_;
   std::chrono::milliseconds total_paused_{0};

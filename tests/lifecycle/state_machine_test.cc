@@ -431,5 +431,48 @@ TEST_F(LifecycleTest, GetShowsEachNodeAsTheUserWouldSeeIt) {
   EXPECT_EQ(ended.ended_at, manual_clock_.WallMs());
 }
 
+TEST_F(LifecycleTest, ResumeWhileAPauseIsStillFreezingLeavesNothingFrozen) {
+  std::string id = Create(Dag({Node("a"), Node("b")}, R"("maxParallel": 2)"));
+  Settle();
+  runner_->Tree("b")->HoldNextFreeze();
+  int pause_answers = 0;
+  manager_->Pause(id, lib_, [&](Result<ExecutionView>) { ++pause_answers; });
+  Settle();
+  auto resumed = ResumeAndWait(id);
+  Settle();
+  EXPECT_EQ(pause_answers, 1);
+  if (resumed.ok()) {
+    EXPECT_EQ(StateOf(id), ExecutionState::kRunning);
+    EXPECT_FALSE(runner_->Tree("a")->paused());
+    EXPECT_FALSE(runner_->Tree("b")->paused()) << "a running execution with a frozen tree";
+  }
+  EXPECT_EQ(ExecutionRowOf(id)->status, Name(StateOf(id)));
+  runner_->Exit("a", 0);
+  runner_->Exit("b", 0);
+  if (StateOf(id) == ExecutionState::kPaused) {
+    ASSERT_TRUE(ResumeAndWait(id).ok());
+  }
+  ASSERT_TRUE(RunUntilEnded(id));
+}
+
+TEST_F(LifecycleTest, PauseThatCannotFreezeATreeIsNotReportedAsPaused) {
+  // design.md, "Truthful pause": an execution said to be paused has every tree frozen.
+  std::string id = Create(Dag({Node("a"), Node("b")}, R"("maxParallel": 2)"));
+  Settle();
+  runner_->Tree("b")->FailNextPause(Status::IoError("cgroup.freeze: Permission denied"));
+  auto paused = PauseAndWait(id);
+  if (paused.ok() && paused->status == ExecutionState::kPaused) {
+    EXPECT_TRUE(runner_->Tree("b")->paused()) << "reported paused while b still runs";
+  }
+  if (StateOf(id) == ExecutionState::kPaused) {
+    EXPECT_TRUE(runner_->Tree("a")->paused());
+    EXPECT_TRUE(runner_->Tree("b")->paused()) << "reported paused while b still runs";
+    ASSERT_TRUE(ResumeAndWait(id).ok());
+  }
+  runner_->Exit("a", 0);
+  runner_->Exit("b", 0);
+  ASSERT_TRUE(RunUntilEnded(id));
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test
