@@ -185,5 +185,21 @@ TEST_F(LifecycleTest, OtherNotifyKeysAreNotCostAndNeverFatal) {
   EXPECT_EQ(StateOf(id), ExecutionState::kCompleted);
 }
 
+TEST_F(LifecycleTest, CostKeepsAccruingDuringTheGraceOfAStop) {
+  // A node handling SIGTERM is still running (and still billing) until it ends.
+  runner_->SetTermBehavior("a", TermBehavior::kHoldOnTerm);
+  std::string id = Create(Dag({Node("a", {}, R"("costPerSecondUsd": 1)")}, R"("graceMs": 600000)"));
+  Settle();
+  manual_clock_.Advance(2000ms);
+  auto stop = StopAsync(id);
+  ASSERT_TRUE(RunUntil([&] { return stop->accepted_calls > 0; }));
+  manual_clock_.Advance(3000ms);
+  ASSERT_TRUE(runner_->KillBySignal("a", SIGTERM));
+  ASSERT_TRUE(RunUntil([&] { return stop->done.has_value(); }));
+  ASSERT_TRUE(stop->done->ok());
+  EXPECT_NEAR((*stop->done)->final_cost_usd, 5.0, 1e-9);
+  EXPECT_NEAR(NodeOf(id, "a").cost_usd, 5.0, 1e-9);
+}
+
 }  // namespace
 }  // namespace warden::lifecycle_test

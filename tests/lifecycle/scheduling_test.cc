@@ -443,6 +443,10 @@ TEST_F(LifecycleTest, SpecWithoutMaxParallelUsesTheManagersDefault) {
   std::string id = Create(Dag({Node("a"), Node("b"), Node("c")}));
   Settle();
   EXPECT_EQ(runner_->RunningNodes(), (V{"a", "b"}));
+  // The spec journaled "as accepted" carries the value in force, for recovery to replay.
+  auto created = EventsOf(id, journal::kind::kExecutionCreated);
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(JsonNumber(created[0].payload, "$.spec.maxParallel"), 2) << created[0].payload;
   for (const char* node : {"a", "b"}) runner_->Exit(node, 0);
   Settle();
   runner_->Exit("c", 0);
