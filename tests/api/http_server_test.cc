@@ -215,6 +215,21 @@ TEST_F(HttpServerTest, MalformedRequestGets400AndOversizedBody413) {
   close(fd);
 }
 
+TEST_F(HttpServerTest, ExpectContinueGets100BeforeTheBodyIsSent) {
+  Start({});
+  std::string body = R"({"nodes":[{"id":"a","argv":["x"]}]})";
+  int fd = Connect();
+  Send(fd,
+       "POST /api/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+       "Expect: 100-continue\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n");
+  EXPECT_EQ(ReadResponse(fd), "HTTP/1.1 100 Continue\r\n\r\n");
+  Send(fd, body);
+  std::string created = ReadResponse(fd);
+  EXPECT_EQ(created.rfind("HTTP/1.1 201", 0), 0u) << created;
+  close(fd);
+}
+
 TEST_F(HttpServerTest, AFollowStreamEndsWhenItsClientGoes) {
   Start({});
   std::string id;
