@@ -49,7 +49,8 @@ struct RunnerOptions {
   size_t cgroup_pool_size = 8;
   // Longest notify line accepted, in bytes.
   size_t notify_line_max = 4096;
-  // Wall clock for reported times; null means SystemClock::Instance(). Must outlive the runner.
+  // Clock for reported wall times and pause lengths (timers use real time); null means
+  // SystemClock::Instance(). Must outlive the runner.
   const Clock* clock = nullptr;
 };
 

@@ -278,8 +278,7 @@ void LocalProcessTree::Thaw() {
   if (mode_ == ContainmentMode::kCgroup) {
     (void)WriteCgroupFile(identity_.cgroup_path, "cgroup.freeze", "0");
   }  // pgroup: SignalMembers(SIGTERM) has sent SIGCONT already.
-  total_paused_ += std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - paused_at_);
+  total_paused_ += std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - paused_at_);
   paused_ = false;
   frozen_ = false;
   CompletePauseWaiters(Status::Conflict("tree is being terminated"));
@@ -305,7 +304,7 @@ void LocalProcessTree::Pause(std::function<void(Status)> done) {
   if (!paused_) {
     paused_ = true;
     frozen_ = false;
-    paused_at_ = std::chrono::steady_clock::now();
+    paused_at_ = clock_.Now();
     if (mode_ == ContainmentMode::kCgroup) {
       Status status = WriteCgroupFile(identity_.cgroup_path, "cgroup.freeze", "1");
       if (!status.ok()) {
@@ -339,8 +338,8 @@ void LocalProcessTree::Resume(std::function<void(Result<std::chrono::millisecond
     SignalGroup(SIGCONT);
     SignalEscapees(SIGCONT, /*only_new=*/false);
   }
-  auto paused_for = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - paused_at_);
+  auto paused_for =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - paused_at_);
   total_paused_ += paused_for;
   paused_ = false;
   frozen_ = false;
@@ -388,8 +387,8 @@ void LocalProcessTree::Finish() {
   phase_ = Phase::kNone;
   if (paused_) {
     paused_ = false;
-    total_paused_ += std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - paused_at_);
+    total_paused_ +=
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - paused_at_);
     CompletePauseWaiters(Status::Ok());
   }
   if (callbacks_.on_exit) {
