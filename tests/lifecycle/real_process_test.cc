@@ -70,6 +70,8 @@ class RealProcessTest : public ::testing::Test {
     auto runner = process::LocalProcessRunner::Create(io_, runner_options);
     ASSERT_TRUE(runner.ok()) << runner.status().ToString();
     runner_ = std::move(*runner);
+    RecordProperty("containment",
+                   std::string(process::ContainmentModeName(runner_->containment())));
     auto journal = journal::Journal::Open(dir_.File("warden.db"));
     ASSERT_TRUE(journal.ok()) << journal.status().ToString();
     journal_ = std::move(*journal);
