@@ -20,7 +20,7 @@ void LocalProcessRunner::RequestScan() {
   scan_pending_ = true;
   // A lone request is served at once; during a storm of exits (a mass stop) scans run at
   // most every kScanInterval, each answering every tree that asked meanwhile.
-  constexpr auto kScanInterval = std::chrono::milliseconds(4);
+  constexpr auto kScanInterval = std::chrono::milliseconds(2);
   auto due = last_scan_ + kScanInterval;
   auto run = [this, alive = std::weak_ptr<int>(lifetime_)] {
     if (alive.expired()) return;
