@@ -62,14 +62,23 @@ std::vector<pid_t> ProcessesWithCookie(const std::string& id) {
   return found;
 }
 
-class RealProcessTest : public ::testing::Test {
+// Runs every scenario in both containment modes (cgroup is skipped where the host has none).
+class RealProcessTest : public ::testing::TestWithParam<process::ContainmentMode> {
  protected:
   void SetUp() override {
     process::RunnerOptions runner_options;
     runner_options.kill_timeout = 2000ms;
+    runner_options.containment.request = GetParam() == process::ContainmentMode::kCgroup
+                                             ? process::ContainmentOptions::Request::kCgroup
+                                             : process::ContainmentOptions::Request::kProcessGroup;
     auto runner = process::LocalProcessRunner::Create(io_, runner_options);
+    if (!runner.ok() && GetParam() == process::ContainmentMode::kCgroup &&
+        runner.status().code() == StatusCode::kUnavailable) {
+      GTEST_SKIP() << "no cgroup v2 containment here: " << runner.status().ToString();
+    }
     ASSERT_TRUE(runner.ok()) << runner.status().ToString();
     runner_ = std::move(*runner);
+    ASSERT_EQ(runner_->containment(), GetParam());
     RecordProperty("containment",
                    std::string(process::ContainmentModeName(runner_->containment())));
     auto journal = journal::Journal::Open(dir_.File("warden.db"));
@@ -140,7 +149,7 @@ class RealProcessTest : public ::testing::Test {
   std::unique_ptr<ExecutionManager> manager_;
 };
 
-TEST_F(RealProcessTest, SmallDagOfShellCommandsCompletesInOrder) {
+TEST_P(RealProcessTest, SmallDagOfShellCommandsCompletesInOrder) {
   std::string out = dir_.File("order.txt");
   std::string env = R"("env": {"OUT": ")" + out + R"("})";
   std::string line = R"(echo "$WARDEN_NODE_ID $WARDEN_ATTEMPT" >> "$OUT")";
@@ -161,7 +170,7 @@ TEST_F(RealProcessTest, SmallDagOfShellCommandsCompletesInOrder) {
   EXPECT_TRUE(ProcessesWithCookie(id).empty());
 }
 
-TEST_F(RealProcessTest, StopOfCooperativeSleepsEndsGracefullyWithNoProcessLeft) {
+TEST_P(RealProcessTest, StopOfCooperativeSleepsEndsGracefullyWithNoProcessLeft) {
   std::string id = Create(Dag(
       {ShNode("s1", "exec sleep 30"), ShNode("s2", "sleep 30"), ShNode("s3", "sleep 30 & wait")},
       R"("maxParallel": 3)"));
@@ -190,7 +199,7 @@ TEST_F(RealProcessTest, StopOfCooperativeSleepsEndsGracefullyWithNoProcessLeft) 
   }
 }
 
-TEST_F(RealProcessTest, TermIgnoringNodeIsKilledAndCountedInNodesKilled) {
+TEST_P(RealProcessTest, TermIgnoringNodeIsKilledAndCountedInNodesKilled) {
   std::string ready = dir_.File("ready");
   std::string id = Create(
       Dag({ShNode("stubborn", "trap '' TERM; touch '" + ready + "'; while :; do sleep 1; done"),
@@ -218,7 +227,7 @@ TEST_F(RealProcessTest, TermIgnoringNodeIsKilledAndCountedInNodesKilled) {
   EXPECT_EQ(row.getColumn(2).getString(), "stopped");
 }
 
-TEST_F(RealProcessTest, OutputAndReportedCostReachTheirPlaces) {
+TEST_P(RealProcessTest, OutputAndReportedCostReachTheirPlaces) {
   std::string id = Create(Dag({ShNode("talker",
                                       "echo hello; echo oops >&2; "
                                       "echo cost_usd=0.42 >&$WARDEN_NOTIFY_FD",
@@ -234,7 +243,7 @@ TEST_F(RealProcessTest, OutputAndReportedCostReachTheirPlaces) {
   EXPECT_EQ(ReadFile(*err), "oops\n");
 }
 
-TEST_F(RealProcessTest, PausedTreeDoesNotRunAndResumesToCompletion) {
+TEST_P(RealProcessTest, PausedTreeDoesNotRunAndResumesToCompletion) {
   std::string marker = dir_.File("marker");
   std::string id = Create(Dag({ShNode("ticker", "sleep 0.2; touch '" + marker + "'")}));
   ASSERT_TRUE(RunUntil([&] { return AllRunning(id); }, 5s));
@@ -252,7 +261,7 @@ TEST_F(RealProcessTest, PausedTreeDoesNotRunAndResumesToCompletion) {
   EXPECT_TRUE(std::filesystem::exists(marker));
 }
 
-TEST_F(RealProcessTest, StopOfAPausedExecutionThawsAndEndsGracefully) {
+TEST_P(RealProcessTest, StopOfAPausedExecutionThawsAndEndsGracefully) {
   std::string id = Create(
       Dag({ShNode("s1", "sleep 30"), ShNode("s2", "sleep 30 & wait")}, R"("maxParallel": 2)"));
   ASSERT_TRUE(RunUntil([&] { return AllRunning(id); }, 5s));
@@ -269,6 +278,13 @@ TEST_F(RealProcessTest, StopOfAPausedExecutionThawsAndEndsGracefully) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 3000ms);
   EXPECT_TRUE(ProcessesWithCookie(id).empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(BothContainments, RealProcessTest,
+                         ::testing::Values(process::ContainmentMode::kCgroup,
+                                           process::ContainmentMode::kProcessGroup),
+                         [](const ::testing::TestParamInfo<process::ContainmentMode>& info) {
+                           return std::string(process::ContainmentModeName(info.param));
+                         });
 
 }  // namespace
 }  // namespace warden::lifecycle_test
