@@ -33,6 +33,7 @@ struct Execution::NodeRun {
   Clock::time_point launched{};
   Clock::duration paused_at_launch{};  // the execution's paused total when it launched
   bool terminating = false;            // Terminate was called on the live attempt
+  bool sigterm_recorded = false;       // node.signalled SIGTERM is journaled
   bool timed_out = false;              // the live attempt hit the node's timeoutMs
   bool unkillable = false;
   bool killed = false;  // the latest attempt needed SIGKILL
@@ -299,12 +300,15 @@ void Execution::Launch(dag::NodeIndex i) {
   auto tree = ctx_.runner.Launch(spec, std::move(callbacks));
   if (!tree.ok()) {
     const Status& s = tree.status();
-    if (!ctx_.log.health().ok()) {
-      // The intent could not be journaled, so nothing was launched; without a journal no
-      // launch is safe. Stop the execution rather than leave it waiting forever.
+    if (s.code() == StatusCode::kUnavailable || !ctx_.log.health().ok()) {
+      // The intent could not be journaled (failed, or locked past the busy timeout), so
+      // nothing was launched, and without the intent no launch is safe. Stop the execution
+      // rather than leave it waiting forever; this is not the node's failure.
       (void)plan_.MarkStopped(i);
-      BeginStop(StopRequest{Requester{"warden"}, StopReason::kError,
-                            "the journal failed: cannot launch node " + node.id, std::nullopt});
+      BeginStop(StopRequest{
+          Requester{"warden"}, StopReason::kError,
+          "the journal is unavailable, cannot launch node " + node.id + ": " + s.message(),
+          std::nullopt});
       return;
     }
     int code = s.code() == StatusCode::kNotFound ? 127 : 126;
@@ -383,17 +387,28 @@ void Execution::TerminateNode(dag::NodeIndex i, milliseconds grace) {
   run.timer->cancel();
   auto self = shared_from_this();
   const uint32_t attempt = run.attempt;
+  const bool first = !run.sigterm_recorded && !run.tree->finished();
   run.tree->Terminate(grace, [self, i, attempt](const process::TerminationReport& report) {
     self->OnTerminated(i, attempt, report);
   });
+  if (first) {
+    // Terminate sends SIGTERM before it returns: journal it now, so that during a long grace
+    // (or after a crash in it) the journal shows that it went out.
+    run.sigterm_recorded = true;
+    Record(jk::kNodeSignalled, ToJson({{"signal", "SIGTERM"}, {"why", SignalWhy(run)}}), i);
+    Flush(journal::Durability::kCrashSafe);
+  }
+}
+
+const char* Execution::SignalWhy(const NodeRun& run) const {
+  if (run.timed_out) return "timeout";
+  if (stop_ && stop_->reason == StopReason::kServerShutdown) return "shutdown";
+  return "stop";
 }
 
 void Execution::FinishAttempt(dag::NodeIndex i) {
   NodeRun& run = nodes_[i];
   Clock::time_point now = Now();
-  const char* why = run.timed_out                                           ? "timeout"
-                    : stop_ && stop_->reason == StopReason::kServerShutdown ? "shutdown"
-                                                                            : "stop";
   if (run.exit) {
     run.exit_code = run.exit->exit_code;
     run.signal = run.exit->signal;
@@ -405,10 +420,6 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
     const auto& r = *run.report;
     run.killed = r.sigkill_sent_ms.has_value();
     run.unkillable = !r.unkillable.empty();
-    if (r.sigterm_sent_ms) {
-      Record(jk::kNodeSignalled, ToJson({{"signal", "SIGTERM"}, {"why", why}}), i,
-             *r.sigterm_sent_ms);
-    }
     if (r.sigkill_sent_ms) {
       Record(jk::kNodeSignalled, ToJson({{"signal", "SIGKILL"}, {"why", "grace_expired"}}), i,
              *r.sigkill_sent_ms);
@@ -452,9 +463,14 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
   MaybeFinish();
   // The next launch's write-ahead commit carries this attempt's events with it: one commit
   // per node fewer on a chain's critical path. Whatever is left is committed right after.
-  Pump();
+  if (ctx_.options.max_running == 0) {
+    Pump();
+  } else {
+    // The cap is shared: the freed slot goes to whoever's turn it is, not back to us.
+    if (HasReady()) ctx_.on_waiting_for_slot(id_);
+    ctx_.on_slot_freed();
+  }
   Flush(journal::Durability::kCrashSafe);
-  ctx_.on_slot_freed();
 }
 
 void Execution::AttemptFailed(dag::NodeIndex i) {
@@ -636,24 +652,50 @@ void Execution::Pause(const Requester& requester, ViewCallback done) {
   StopClocks();
   auto self = shared_from_this();
   auto remaining = std::make_shared<size_t>(1);  // one for this function itself
-  auto finish = [self, remaining, requester, done]() {
+  auto failure = std::make_shared<Status>();
+  auto finish = [self, remaining, failure, requester, done]() {
     if (--*remaining > 0 || self->detached_) return;
+    if (!failure->ok() && self->state_ == ExecutionState::kPaused) {
+      // Truthful pause: a tree that could not be frozen means the execution is not paused.
+      // Thaw what froze and carry on running; the caller hears why.
+      self->Unpause();
+      done(Status(failure->code(), "pause failed: " + failure->message()));
+      return;
+    }
     if (self->state_ == ExecutionState::kPaused) {
       self->Record(jk::kExecutionPaused, ToJson({{"requestedBy", requester.name}}));
       self->Flush(journal::Durability::kDurable);
     }
     done(self->View());
   };
-  for (auto& run : nodes_) {
+  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+    NodeRun& run = nodes_[i];
     if (!run.tree || run.terminating) continue;
     ++*remaining;
-    run.tree->Pause([finish](Status s) {
+    run.tree->Pause([finish, failure, node = dag_->node(i).id](Status s) {
       // Conflict: the tree finished meanwhile; nothing is left to freeze.
-      if (!s.ok() && s.code() != StatusCode::kConflict) spdlog::warn("pause: {}", s.message());
+      if (!s.ok() && s.code() != StatusCode::kConflict && failure->ok()) {
+        *failure = Status(s.code(), "node " + node + " could not be frozen: " + s.message());
+      }
       finish();
     });
   }
   boost::asio::post(ctx_.io, finish);
+}
+
+void Execution::Unpause() {
+  state_ = *Transition(state_, ExecutionTrigger::kResume, id_);
+  paused_total_ += Now() - *paused_since_;
+  paused_since_.reset();
+  for (auto& run : nodes_) {
+    if (run.tree && !run.terminating) run.tree->Resume([](Result<milliseconds>) {});
+  }
+  ArmExecutionTimer();
+  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].tree && !nodes_[i].terminating) ArmNodeTimer(i);
+  }
+  Pump();
+  MaybeFinish();
 }
 
 void Execution::Resume(const Requester& requester, ViewCallback done) {
@@ -676,19 +718,23 @@ void Execution::Resume(const Requester& requester, ViewCallback done) {
     boost::asio::post(ctx_.io, [done, c] { done(c); });
     return;
   }
-  state_ = *to;
-  paused_total_ += paused;
-  paused_since_.reset();
   auto self = shared_from_this();
   auto remaining = std::make_shared<size_t>(1);
   auto finish = [self, remaining, done]() {
     if (--*remaining > 0 || self->detached_) return;
     done(self->View());
   };
+  // Thaw completions are counted first, then Unpause thaws, re-arms the clocks and lets the
+  // scheduler go on.
   for (auto& run : nodes_) {
-    if (!run.tree || run.terminating) continue;
-    ++*remaining;
-    run.tree->Resume([finish](Result<milliseconds>) { finish(); });
+    if (run.tree && !run.terminating) ++*remaining;
+  }
+  state_ = *Transition(state_, ExecutionTrigger::kResume, id_);
+  paused_total_ += paused;
+  paused_since_.reset();
+  for (auto& run : nodes_) {
+    if (run.tree && !run.terminating)
+      run.tree->Resume([finish](Result<milliseconds>) { finish(); });
   }
   ArmExecutionTimer();
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {

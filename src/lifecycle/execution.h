@@ -88,7 +88,11 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void FinishAttempt(dag::NodeIndex i);
   void AttemptFailed(dag::NodeIndex i);
   void TerminateNode(dag::NodeIndex i, std::chrono::milliseconds grace);
+  // Why a node's tree is being signalled: "timeout", "shutdown" or "stop".
+  const char* SignalWhy(const NodeRun& run) const;
   void BeginStop(StopRequest request);
+  // paused -> running without a request: thaws, re-arms the clocks, schedules.
+  void Unpause();
   void MaybeFinish();
   void FinishStop();
   void ArmExecutionTimer();

@@ -16,8 +16,8 @@ namespace warden::lifecycle {
 struct ExecutionManager::Impl {
   Impl(boost::asio::io_context& io, journal::Journal& journal, process::ProcessRunner& runner,
        ManagerOptions opts)
-      : options(std::move(opts)), log(journal), ctx{io,    log, runner,  options,
-                                                    stats, 0,   nullptr, nullptr} {
+      : options(std::move(opts)), log(journal, io), ctx{io,    log, runner,  options,
+                                                        stats, 0,   nullptr, nullptr} {
     std::random_device rd;
     instance_tag = rd() & 0xffffff;
   }
@@ -44,24 +44,25 @@ struct ExecutionManager::Impl {
     return buf;
   }
 
-  // Hands free manager-wide slots to executions waiting for one, oldest first.
+  // Hands free manager-wide slots to executions waiting for one, one slot per execution in
+  // turn (round robin), so a busy execution cannot starve the others.
   void FillSlots() {
-    for (auto it = waiting.begin(); it != waiting.end();) {
-      auto e = Find(*it);
-      if (!e || !e->HasReady()) {
-        it = waiting.erase(it);
-        continue;
-      }
+    while (!waiting.empty()) {
       size_t cap = options.max_running;
       size_t budget = cap == 0 ? SIZE_MAX : (cap > ctx.running_total ? cap - ctx.running_total : 0);
       if (budget == 0) return;
-      e->LaunchReady(budget);
-      if (!e->HasReady()) {
-        it = waiting.erase(it);
-      } else {
-        ++it;
-      }
+      std::string id = std::move(waiting.front());
+      waiting.pop_front();
+      waiting_set.erase(id);
+      auto e = Find(id);
+      if (!e || !e->HasReady()) continue;
+      e->LaunchReady(cap == 0 ? budget : 1);
+      if (e->HasReady() && waiting_set.insert(id).second) waiting.push_back(id);
     }
+  }
+
+  void Wait(const std::string& id) {
+    if (waiting_set.insert(id).second) waiting.push_back(id);
   }
 
   ManagerOptions options;
@@ -70,7 +71,9 @@ struct ExecutionManager::Impl {
   ManagerContext ctx;
   std::map<std::string, std::shared_ptr<Execution>> executions;  // by id = creation order
   std::map<std::string, std::string> by_request_id;
-  std::set<std::string> waiting;  // executions with ready nodes and no manager-wide slot
+  // Executions with ready nodes and no manager-wide slot, in turn order.
+  std::deque<std::string> waiting;
+  std::set<std::string> waiting_set;
   int64_t last_id_ms = 0;
   unsigned id_counter = 0;
   unsigned instance_tag = 0;
@@ -82,7 +85,7 @@ ExecutionManager::ExecutionManager(boost::asio::io_context& io, journal::Journal
                                    process::ProcessRunner& runner, ManagerOptions options)
     : impl_(std::make_unique<Impl>(io, journal, runner, std::move(options))) {
   impl_->ctx.on_slot_freed = [this] { impl_->FillSlots(); };
-  impl_->ctx.on_waiting_for_slot = [this](const std::string& id) { impl_->waiting.insert(id); };
+  impl_->ctx.on_waiting_for_slot = [this](const std::string& id) { impl_->Wait(id); };
 }
 
 ExecutionManager::~ExecutionManager() {

@@ -17,18 +17,24 @@ void TransitionLog::Add(std::string execution_id, std::string node_id, int64_t a
 
 Status TransitionLog::Commit(journal::Durability durability) {
   if (pending_.empty()) return Status::Ok();
-  std::vector<journal::Event> batch;
-  batch.swap(pending_);
-  auto r = journal_.Append(batch, durability);
+  // Append stamps at_ms on events that have none, so a retried event keeps its real time.
+  auto r = journal_.Append(pending_, durability);
   if (!r.ok()) {
+    if (journal_.health().ok()) {
+      ArmRetry();
+      return r.status();
+    }
     // Safety beats bookkeeping: the daemon goes on stopping what runs, and what it could not
     // journal is at least on stderr.
-    for (const auto& e : batch) {
+    for (const auto& e : pending_) {
       spdlog::error("not journaled ({}): {} {} {} {} {}", r.status().message(), e.execution_id,
                     e.node_id, e.attempt, e.kind, e.payload);
     }
+    pending_.clear();
     return r.status();
   }
+  std::vector<journal::Event> batch;
+  batch.swap(pending_);
   if (listeners_.empty()) return Status::Ok();
   // A listener may unsubscribe (or subscribe) while it is called: iterate over a copy of the
   // matching keys and look each one up again.
@@ -43,6 +49,21 @@ Status TransitionLog::Commit(journal::Durability durability) {
     }
   }
   return Status::Ok();
+}
+
+void TransitionLog::ArmRetry() {
+  if (retry_armed_) return;
+  retry_armed_ = true;
+  // Each attempt itself waits up to the busy timeout; this short pause only lets the event
+  // loop serve other work in between.
+  retry_timer_.expires_after(std::chrono::milliseconds(20));
+  retry_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: the log may already be gone
+    retry_armed_ = false;
+    if (Status s = Commit(journal::Durability::kDurable); !s.ok()) {
+      spdlog::warn("journal still unavailable, retrying: {}", s.message());
+    }
+  });
 }
 
 uint64_t TransitionLog::Subscribe(const std::string& execution_id, Listener listener) {

@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include "base/status.h"
 #include "journal/journal.h"
 
@@ -20,7 +23,8 @@ class TransitionLog {
  public:
   using Listener = std::function<void(const journal::Event&)>;
 
-  explicit TransitionLog(journal::Journal& journal) : journal_(journal) {}
+  TransitionLog(journal::Journal& journal, boost::asio::io_context& io)
+      : journal_(journal), retry_timer_(io) {}
 
   // Queues `event` for the next Commit.
   void Add(journal::Event event) { pending_.push_back(std::move(event)); }
@@ -28,9 +32,13 @@ class TransitionLog {
   void Add(std::string execution_id, std::string node_id, int64_t attempt, std::string_view kind,
            std::string payload);
 
-  // Writes every queued event in one transaction and then tells the subscribers. On failure
-  // the events are logged to stderr (so an operator still has them), dropped, and the
-  // journal's error is returned; the journal is then failed for good (see Journal).
+  // Writes every queued event in one transaction and then tells the subscribers. Returns the
+  // journal's error on failure:
+  //  - busy (another connection held the write lock past the busy timeout; the journal is
+  //    still healthy): the events stay queued, ahead of later ones, and a retry is armed, so
+  //    nothing is lost once the lock is released;
+  //  - failed for good: the events are logged to stderr (so an operator still has them) and
+  //    dropped.
   Status Commit(journal::Durability durability);
 
   // Ok while the journal accepts appends.
@@ -42,8 +50,12 @@ class TransitionLog {
   void Unsubscribe(uint64_t key);
 
  private:
+  void ArmRetry();
+
   journal::Journal& journal_;
   std::vector<journal::Event> pending_;
+  boost::asio::steady_timer retry_timer_;
+  bool retry_armed_ = false;
   uint64_t next_key_ = 1;
   std::map<uint64_t, std::pair<std::string, Listener>> listeners_;
 };
