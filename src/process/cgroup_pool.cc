@@ -1,6 +1,8 @@
 #include "process/cgroup_pool.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,7 +13,15 @@ namespace warden::process {
 
 CgroupPool::CgroupPool(std::filesystem::path root, size_t target)
     : root_(std::move(root)), target_(target) {
+  // The worker blocks every signal (it inherits the mask in force when it is created), so
+  // that process-directed signals such as SIGTERM always reach the io_context thread. A
+  // signal delivered to a thread parked in a condition wait may otherwise be held there
+  // (sanitizer runtimes defer it until the wait ends, which may be never).
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
   worker_ = std::thread([this] { Work(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 CgroupPool::~CgroupPool() {
