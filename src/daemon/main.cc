@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -28,6 +27,7 @@
 #include "daemon/daemon_options.h"
 #include "daemon/data_dir.h"
 #include "daemon/logging.h"
+#include "daemon/signal_stream.h"
 #include "daemon/socket_file.h"
 #include "daemon/systemd_notify.h"
 #include "journal/journal.h"
@@ -71,8 +71,11 @@ int main(int argc, char** argv) {
   // default action.
   boost::asio::io_context io;
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up is an error code, not a death
-  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
-  boost::asio::signal_set hup_signal(io, SIGHUP);
+  auto signals = daemon::SignalStream::Open(io, {SIGTERM, SIGINT, SIGHUP});
+  if (!signals.ok()) {
+    spdlog::error("{}", signals.status().message());
+    return kExitUnavailable;
+  }
 
   auto dir = daemon::DataDir::Acquire(options.data_dir);
   if (!dir.ok()) {
@@ -154,36 +157,27 @@ int main(int argc, char** argv) {
                dir->path());
 
   int stop_signals_seen = 0;
-  std::function<void()> wait_for_stop_signal = [&] {
-    stop_signals.async_wait([&](const boost::system::error_code& error, int signo) {
-      if (error) return;
-      const char* name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
-      if (++stop_signals_seen == 1) {
-        spdlog::info("received {}, stopping {} active execution(s) (server_shutdown)", name,
-                     manager.active_count());
-        (void)daemon::NotifySystemd("STOPPING=1");
-        handler.BeginShutdown();
-        manager.StopAll(false, [&] {
-          spdlog::info("every execution has stopped; closing connections");
-          server.Shutdown(kDrainDeadline, [&] { io.stop(); });
-        });
-      } else {
-        spdlog::warn("received {} again: killing every node process tree now", name);
-        manager.StopAll(true, [] {});
-      }
-      wait_for_stop_signal();
-    });
-  };
-  wait_for_stop_signal();
-  std::function<void()> wait_for_hup = [&] {
-    hup_signal.async_wait([&](const boost::system::error_code& error, int) {
-      if (error) return;
+  (*signals)->Listen([&](int signo) {
+    if (signo == SIGHUP) {
       if (Status s = daemon::ReopenLogFile(); !s.ok()) spdlog::error("{}", s.message());
       spdlog::info("received SIGHUP: log file reopened");
-      wait_for_hup();
-    });
-  };
-  wait_for_hup();
+      return;
+    }
+    const char* name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (++stop_signals_seen == 1) {
+      spdlog::info("received {}, stopping {} active execution(s) (server_shutdown)", name,
+                   manager.active_count());
+      (void)daemon::NotifySystemd("STOPPING=1");
+      handler.BeginShutdown();
+      manager.StopAll(false, [&] {
+        spdlog::info("every execution has stopped; closing connections");
+        server.Shutdown(kDrainDeadline, [&] { io.stop(); });
+      });
+    } else {
+      spdlog::warn("received {} again: killing every node process tree now", name);
+      manager.StopAll(true, [] {});
+    }
+  });
 
   io.run();
 
