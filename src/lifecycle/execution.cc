@@ -690,12 +690,7 @@ void Execution::Unpause() {
   for (auto& run : nodes_) {
     if (run.tree && !run.terminating) run.tree->Resume([](Result<milliseconds>) {});
   }
-  ArmExecutionTimer();
-  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].tree && !nodes_[i].terminating) ArmNodeTimer(i);
-  }
-  Pump();
-  MaybeFinish();
+  RestartClocks();
 }
 
 void Execution::Resume(const Requester& requester, ViewCallback done) {
@@ -736,13 +731,17 @@ void Execution::Resume(const Requester& requester, ViewCallback done) {
     if (run.tree && !run.terminating)
       run.tree->Resume([finish](Result<milliseconds>) { finish(); });
   }
+  RestartClocks();
+  boost::asio::post(ctx_.io, finish);
+}
+
+void Execution::RestartClocks() {
   ArmExecutionTimer();
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
     if (nodes_[i].tree && !nodes_[i].terminating) ArmNodeTimer(i);
   }
   Pump();
   MaybeFinish();
-  boost::asio::post(ctx_.io, finish);
 }
 
 void Execution::ArmExecutionTimer() {

@@ -95,6 +95,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void Unpause();
   void MaybeFinish();
   void FinishStop();
+  // Back to running: re-arms the timeouts with what was left, then schedules and checks
+  // whether the execution is done.
+  void RestartClocks();
   void ArmExecutionTimer();
   void ArmNodeTimer(dag::NodeIndex i);
   void StopClocks();
