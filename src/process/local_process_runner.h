@@ -102,6 +102,8 @@ class LocalProcessRunner final : public ProcessRunner {
   bool ReapIfExited(pid_t pid);
   // pgroup: reaps exited untracked children until a kept leader zombie hides the rest.
   void ReapUntracked();
+  // The cookie key of an adopted child: empty when it carries none the daemon can read,
+  // nullopt when it is exiting (its memory, environment and all, is already released).
   std::optional<std::string> CookieKeyOf(pid_t pid);
   static std::string CookieKey(const Cookie& cookie);
 
@@ -127,6 +129,7 @@ class LocalProcessRunner final : public ProcessRunner {
   std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
   std::unordered_map<pid_t, LocalProcessTree*> escapee_owner_;    // pgroup mode
   bool scan_pending_ = false;
+  int reaped_ = 0;  // children reaped by ReapIfExited, ever
   std::vector<std::weak_ptr<LocalProcessTree>> sweeps_;
   boost::asio::steady_timer sweep_timer_;
   boost::asio::steady_timer scan_timer_;

@@ -41,8 +41,10 @@ void LocalProcessRunner::RequestScan() {
 bool LocalProcessRunner::ReapIfExited(pid_t pid) {
   siginfo_t info{};
   int rc = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
-  bool gone = (rc == 0 && info.si_pid == pid) || (rc != 0 && errno == ECHILD);
+  bool reaped = rc == 0 && info.si_pid == pid;
+  bool gone = reaped || (rc != 0 && errno == ECHILD);
   if (!gone) return false;
+  if (reaped) ++reaped_;
   adopted_cookie_.erase(pid);
   auto owner = escapee_owner_.find(pid);
   if (owner != escapee_owner_.end()) {
@@ -67,11 +69,26 @@ std::optional<std::string> LocalProcessRunner::CookieKeyOf(pid_t pid) {
   auto cached = adopted_cookie_.find(pid);
   if (cached != adopted_cookie_.end()) return cached->second;
   std::string path = "/proc/" + std::to_string(pid) + "/environ";
+  // An exiting process has released its memory: newer kernels refuse the open with ESRCH,
+  // older ones read nothing.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return std::nullopt;
+  if (!fd.valid()) {
+    if (errno == ESRCH) return std::nullopt;
+    return std::string();  // not readable by the daemon: no cookie it can see
+  }
   std::string text(65536, '\0');
   ssize_t n = ::read(fd.get(), text.data(), text.size());
-  if (n <= 0) return std::nullopt;
+  if (n < 0) return std::string();
+  if (n == 0) {
+    // An empty environment, or no memory left: /proc/PID/statm is all zeros only for the
+    // latter.
+    UniqueFd statm(
+        ::open(("/proc/" + std::to_string(pid) + "/statm").c_str(), O_RDONLY | O_CLOEXEC));
+    char first = '0';
+    if (!statm.valid() || ::read(statm.get(), &first, 1) != 1 || first == '0') return std::nullopt;
+    adopted_cookie_[pid] = std::string();
+    return std::string();
+  }
   text.resize(static_cast<size_t>(n));
   Cookie cookie;
   size_t start = 0;
@@ -106,6 +123,8 @@ void LocalProcessRunner::ScanProcesses() {
   // System calls per entry, no file to open and format (a /proc/PID/stat read costs ~9 us
   // here, getpgid or waitid well under one): a pass over a few hundred processes is cheap
   // enough to run on every batch of child events.
+  const int reaped_before = reaped_;
+  bool exiting = false;  // an adopted child was neither alive nor a zombie yet
   std::unordered_map<pid_t, std::vector<pid_t>> members;  // by pgid
   std::unordered_map<LocalProcessTree*, std::vector<pid_t>> found;
   DIR* dir = ::opendir("/proc");
@@ -133,7 +152,10 @@ void LocalProcessRunner::ScanProcesses() {
       continue;
     }
     std::optional<std::string> key = CookieKeyOf(pid);
-    if (!key) continue;
+    if (!key) {
+      exiting = true;
+      continue;
+    }
     auto tree = by_cookie_.find(*key);
     if (tree != by_cookie_.end()) {
       found[tree->second].push_back(pid);
@@ -141,18 +163,28 @@ void LocalProcessRunner::ScanProcesses() {
     }
   }
   ::closedir(dir);
-  // Escapees that vanished between passes.
+  std::vector<std::shared_ptr<LocalProcessTree>> trees;
+  trees.reserve(trees_.size());
+  for (auto& [pid, tree] : trees_) trees.push_back(tree);
+  // Escapees are handed over while every one of them is still an unreaped child, so their
+  // pids are safe to signal; only then are the ones that exited during the pass reaped,
+  // which takes each out of its tree again (reaped first, it would be kept for ever).
+  for (auto& tree : trees) {
+    auto f = found.find(tree.get());
+    if (f != found.end()) tree->OnEscapeesFound(f->second);
+  }
   std::vector<pid_t> escapees;
   escapees.reserve(escapee_owner_.size());
   for (const auto& [pid, tree] : escapee_owner_) escapees.push_back(pid);
   for (pid_t pid : escapees) ReapIfExited(pid);
-
-  std::vector<std::shared_ptr<LocalProcessTree>> trees;
-  trees.reserve(trees_.size());
-  for (auto& [pid, tree] : trees_) trees.push_back(tree);
+  if (reaped_ != reaped_before || exiting) {
+    // The children of a process that exited during this pass are handed to the daemon as
+    // it exits, perhaps after the pass went by their entries: no tree is judged empty on
+    // it, the next pass (at most kScanInterval later) sees them.
+    RequestScan();
+    return;
+  }
   for (auto& tree : trees) {
-    auto f = found.find(tree.get());
-    if (f != found.end()) tree->OnEscapeesFound(f->second);
     auto m = members.find(tree->identity().pgid);
     tree->OnMembers(m != members.end() ? std::move(m->second) : std::vector<pid_t>{});
   }

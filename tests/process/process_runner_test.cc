@@ -73,6 +73,26 @@ TEST_P(ProcessRunnerTest, SetsidDoubleForkedGrandchildEndsWithTheTree) {
   EXPECT_FALSE(IsAlive(node->Pids("pid")[0]));
 }
 
+// The middle process of a double fork may outlive the leader, so it is adopted and found
+// as an escapee itself, and may exit while a scan is under way. Whenever it exits, the tree
+// still ends once the grandchild is killed: a reaped pid is never kept as a member.
+TEST_P(ProcessRunnerTest, MiddleOfADoubleForkThatOutlivesTheLeaderNeverHoldsTheTree) {
+  for (long linger_us = 0; linger_us <= 2000; linger_us += 100) {
+    SCOPED_TRACE("middle lingers " + std::to_string(linger_us) + " us");
+    auto node = Launch({"@helper", "escape-linger", std::to_string(linger_us)});
+    WaitForPids(*node, "escapee", 1);
+    WaitForPids(*node, "middle", 1);
+    pid_t escapee = node->Pids("escapee")[0];
+    pid_t middle = node->Pids("middle")[0];
+    TerminationReport report = TerminateAndWait(*node, 50ms);
+    ASSERT_TRUE(report.tree_empty_ms.has_value());
+    EXPECT_TRUE(report.unkillable.empty());
+    EXPECT_FALSE(IsAlive(escapee));
+    EXPECT_FALSE(IsAlive(middle));
+    ASSERT_TRUE(RunUntil([&] { return runner_->live_trees() == 0; }, 2s));
+  }
+}
+
 TEST_P(ProcessRunnerTest, EscapeeThatDropsTheCookieIsContainedOnlyByACgroup) {
   auto node = Launch({"@helper", "escape-clean"});
   WaitForPids(*node, "escapee", 1);

@@ -7,6 +7,8 @@
 //                  SIGTERM; the child exits at once, so the grandchild is orphaned outside
 //                  the node's session; the leader pauses (TERM: default action)
 //   escape-clean   as escape, but the grandchild also wipes its environment (no cookie)
+//   escape-linger U  as escape, but the child (which ignores SIGTERM) writes "middle=<pid>"
+//                  and outlives the leader: it exits U microseconds after it is orphaned
 //   fds            prints the entries of /proc/self/fd (space separated) and exits 0
 //   exit CODE      exits with CODE
 //   notify TEXT... writes each TEXT and a newline to $WARDEN_NOTIFY_FD, then exits 0
@@ -16,6 +18,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -99,6 +102,35 @@ int Escape(bool wipe_env) {
   PauseForever();
 }
 
+int EscapeLinger(long linger_us) {
+  AnnouncePid();
+  pid_t child = ::fork();
+  if (child == 0) {
+    signal(SIGTERM, SIG_IGN);
+    pid_t leader = ::getppid();
+    ::setsid();
+    int fd = NotifyFd();
+    if (::fork() == 0) {
+      std::string line = "escapee=" + std::to_string(::getpid()) + "\n";
+      (void)!::write(fd, line.data(), line.size());
+      PauseForever();
+    }
+    std::string line = "middle=" + std::to_string(::getpid()) + "\n";
+    (void)!::write(fd, line.data(), line.size());
+    while (::getppid() == leader) ::usleep(20);
+    timespec start{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      long elapsed_us =
+          (now.tv_sec - start.tv_sec) * 1000000L + (now.tv_nsec - start.tv_nsec) / 1000;
+      if (elapsed_us >= linger_us) _exit(0);
+    }
+  }
+  PauseForever();
+}
+
 int ListFds() {
   DIR* dir = ::opendir("/proc/self/fd");
   int own = ::dirfd(dir);
@@ -124,6 +156,7 @@ int main(int argc, char** argv) {
   if (mode == "ignore") return Ignore(n);
   if (mode == "escape") return Escape(false);
   if (mode == "escape-clean") return Escape(true);
+  if (mode == "escape-linger") return EscapeLinger(argc > 2 ? std::atol(argv[2]) : 0);
   if (mode == "fds") return ListFds();
   if (mode == "exit") return n;
   if (mode == "notify") {
