@@ -129,11 +129,14 @@ class LocalProcessRunner final : public ProcessRunner {
   std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
   std::unordered_map<pid_t, LocalProcessTree*> escapee_owner_;    // pgroup mode
   bool scan_pending_ = false;
+  bool scanning_ = false;
+  bool scan_again_ = false;
   int reaped_ = 0;  // children reaped by ReapIfExited, ever
   std::vector<std::weak_ptr<LocalProcessTree>> sweeps_;
   boost::asio::steady_timer sweep_timer_;
   boost::asio::steady_timer scan_timer_;
-  std::chrono::steady_clock::time_point last_scan_;
+  std::chrono::steady_clock::time_point last_scan_end_;
+  std::chrono::steady_clock::duration last_scan_cost_{};
   bool reap_pending_ = false;
   // Posted handlers hold a weak_ptr to this and do nothing once the runner is gone.
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);

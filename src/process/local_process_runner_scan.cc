@@ -16,17 +16,30 @@
 namespace warden::process {
 
 void LocalProcessRunner::RequestScan() {
+  if (scanning_) {
+    scan_again_ = true;  // asked for by the pass itself: scheduled once its cost is known
+    return;
+  }
   if (scan_pending_) return;
   scan_pending_ = true;
-  // A lone request is served at once; during a storm of exits (a mass stop) scans run at
-  // most every kScanInterval, each answering every tree that asked meanwhile.
-  constexpr auto kScanInterval = std::chrono::milliseconds(2);
-  auto due = last_scan_ + kScanInterval;
+  // A pass is served at once unless the passes so far would then take more than a quarter
+  // of this thread: after a pass that took d, the next waits until 3d after its end. A
+  // chain of short nodes gets a pass per exit at once; a storm of exits (a mass stop) gets
+  // passes that each answer every tree that asked meanwhile.
+  auto due = last_scan_end_ + 3 * last_scan_cost_;
   auto run = [this, alive = std::weak_ptr<int>(lifetime_)] {
     if (alive.expired()) return;
     scan_pending_ = false;
-    last_scan_ = std::chrono::steady_clock::now();
+    auto start = std::chrono::steady_clock::now();
+    scanning_ = true;
     ScanProcesses();
+    scanning_ = false;
+    last_scan_end_ = std::chrono::steady_clock::now();
+    last_scan_cost_ = last_scan_end_ - start;
+    if (scan_again_) {
+      scan_again_ = false;
+      RequestScan();
+    }
   };
   if (std::chrono::steady_clock::now() >= due) {
     boost::asio::post(io_, std::move(run));
@@ -180,7 +193,7 @@ void LocalProcessRunner::ScanProcesses() {
   if (reaped_ != reaped_before || exiting) {
     // The children of a process that exited during this pass are handed to the daemon as
     // it exits, perhaps after the pass went by their entries: no tree is judged empty on
-    // it, the next pass (at most kScanInterval later) sees them.
+    // it, the next pass sees them.
     RequestScan();
     return;
   }
