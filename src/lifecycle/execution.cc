@@ -396,7 +396,6 @@ void Execution::TerminateNode(dag::NodeIndex i, milliseconds grace) {
     // (or after a crash in it) the journal shows that it went out.
     run.sigterm_recorded = true;
     Record(jk::kNodeSignalled, ToJson({{"signal", "SIGTERM"}, {"why", SignalWhy(run)}}), i);
-    Flush(journal::Durability::kCrashSafe);
   }
 }
 
@@ -470,7 +469,8 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
     if (HasReady()) ctx_.on_waiting_for_slot(id_);
     ctx_.on_slot_freed();
   }
-  Flush(journal::Durability::kCrashSafe);
+  // The exits of one wake-up (a mass stop) share one commit.
+  ctx_.log.CommitSoon();
 }
 
 void Execution::AttemptFailed(dag::NodeIndex i) {
@@ -536,6 +536,9 @@ void Execution::BeginStop(StopRequest request) {
                                          static_cast<uint64_t>(ctx_.options.default_grace_ms));
     TerminateNode(i, milliseconds(grace));
   }
+  // Every tree has its SIGTERM before the first node.signalled is written: one commit for
+  // all of them.
+  Flush(journal::Durability::kCrashSafe);
   MaybeFinish();
 }
 
@@ -544,6 +547,7 @@ void Execution::KillNow() {
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
     if (nodes_[i].tree) TerminateNode(i, milliseconds(0));  // joins: the earlier deadline wins
   }
+  Flush(journal::Durability::kCrashSafe);
 }
 
 void Execution::MaybeFinish() {
@@ -780,6 +784,7 @@ void Execution::OnNodeTimeout(dag::NodeIndex i, uint64_t generation) {
   TerminateNode(
       i, milliseconds(dag::GraceMsInForce(std::nullopt, dag_->node(i), spec(),
                                           static_cast<uint64_t>(ctx_.options.default_grace_ms))));
+  Flush(journal::Durability::kCrashSafe);
 }
 
 void Execution::StopClocks() {

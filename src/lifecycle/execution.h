@@ -87,6 +87,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   // The attempt's tree is gone (or given up on): records it and moves the plan on.
   void FinishAttempt(dag::NodeIndex i);
   void AttemptFailed(dag::NodeIndex i);
+  // Sends the tree its SIGTERM (joining a termination under way) and queues node.signalled
+  // the first time; the caller commits, once for every node it terminates.
   void TerminateNode(dag::NodeIndex i, std::chrono::milliseconds grace);
   // Why a node's tree is being signalled: "timeout", "shutdown" or "stop".
   const char* SignalWhy(const NodeRun& run) const;

@@ -2,7 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+
 namespace warden::lifecycle {
+
+TransitionLog::~TransitionLog() {
+  retry_timer_.cancel();
+  Status s = Commit(journal::Durability::kCrashSafe);
+  // Still queued: the journal was busy, and there is no later retry.
+  for (const auto& e : pending_) {
+    spdlog::error("not journaled ({}): {} {} {} {} {}", s.message(), e.execution_id, e.node_id,
+                  e.attempt, e.kind, e.payload);
+  }
+}
 
 void TransitionLog::Add(std::string execution_id, std::string node_id, int64_t attempt,
                         std::string_view kind, std::string payload) {
@@ -49,6 +61,17 @@ Status TransitionLog::Commit(journal::Durability durability) {
     }
   }
   return Status::Ok();
+}
+
+void TransitionLog::CommitSoon() {
+  if (commit_posted_ || pending_.empty()) return;
+  commit_posted_ = true;
+  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
+    if (alive.expired()) return;
+    commit_posted_ = false;
+    // A failure is on stderr already (failed for good) or retried (busy).
+    (void)Commit(journal::Durability::kCrashSafe);
+  });
 }
 
 void TransitionLog::ArmRetry() {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,11 @@ class TransitionLog {
   using Listener = std::function<void(const journal::Event&)>;
 
   TransitionLog(journal::Journal& journal, boost::asio::io_context& io)
-      : journal_(journal), retry_timer_(io) {}
+      : journal_(journal), io_(io), retry_timer_(io) {}
+  // Commits what is still queued (a CommitSoon not yet run), if the journal takes it.
+  ~TransitionLog();
+  TransitionLog(const TransitionLog&) = delete;
+  TransitionLog& operator=(const TransitionLog&) = delete;
 
   // Queues `event` for the next Commit.
   void Add(journal::Event event) { pending_.push_back(std::move(event)); }
@@ -41,6 +46,11 @@ class TransitionLog {
   //    dropped.
   Status Commit(journal::Durability durability);
 
+  // Commits (crash-safe) whatever is queued once the handlers already queued on the
+  // io_context have run: the completions of one wake-up, such as the exits of a mass stop,
+  // share one transaction. An earlier Commit takes the events with it.
+  void CommitSoon();
+
   // Ok while the journal accepts appends.
   Status health() const { return journal_.health(); }
 
@@ -53,7 +63,11 @@ class TransitionLog {
   void ArmRetry();
 
   journal::Journal& journal_;
+  boost::asio::io_context& io_;
   std::vector<journal::Event> pending_;
+  bool commit_posted_ = false;
+  // Posted handlers hold a weak_ptr to this and do nothing once the log is gone.
+  std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
   boost::asio::steady_timer retry_timer_;
   bool retry_armed_ = false;
   uint64_t next_key_ = 1;
