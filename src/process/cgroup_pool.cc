@@ -90,7 +90,24 @@ void CgroupPool::Remove(std::filesystem::path group) {
   removals_.push_back(std::move(group));
 }
 
+void CgroupPool::RemoveLeftovers() {
+  const std::string own = std::to_string(::getpid());
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::filesystem::path& path = it->path();
+    std::string name = path.filename().string();
+    if (name.rfind("node-", 0) != 0) continue;
+    size_t dash = name.find('-', 5);
+    if (dash == std::string::npos || dash == 5) continue;
+    std::string pid = name.substr(5, dash - 5);
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == own) continue;
+    if (::access(("/proc/" + pid).c_str(), F_OK) == 0) continue;  // that daemon still runs
+    ::rmdir(path.c_str());
+  }
+}
+
 void CgroupPool::Work() {
+  RemoveLeftovers();
   std::unique_lock<std::mutex> lock(mutex_);
   auto removals_ready = [this] {
     return !removals_.empty() && std::chrono::steady_clock::now() >= removals_due_;

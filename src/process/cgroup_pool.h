@@ -30,6 +30,8 @@ struct CgroupSlot {
 class CgroupPool {
  public:
   // Keeps about `target` empty groups ready under `root` (which must exist and be writable).
+  // First, on the worker, removes the empty groups that daemons no longer running left under
+  // `root` (a daemon that was killed cannot remove its pool); see RemoveLeftovers.
   CgroupPool(std::filesystem::path root, size_t target);
   // Stops the worker, removes the groups still in the pool and every queued removal.
   ~CgroupPool();
@@ -45,6 +47,10 @@ class CgroupPool {
  private:
   Result<CgroupSlot> Make();
   void Work();
+  // Removes every `node-PID-N` group under the root whose PID names no running process.
+  // rmdir refuses a group that still has members, so only empty groups go: the processes of
+  // a dead daemon's nodes, if any are left, stay where recovery looks for them.
+  void RemoveLeftovers();
 
   const std::filesystem::path root_;
   const size_t target_;

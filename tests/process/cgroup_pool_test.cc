@@ -1,0 +1,111 @@
+#include "process/cgroup_pool.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "process/containment.h"
+
+namespace warden::process {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A pid that names no process: a child that has been reaped.
+pid_t DeadPid() {
+  pid_t pid = ::fork();
+  if (pid == 0) _exit(0);
+  ::waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+bool EventuallyGone(const fs::path& path) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!fs::exists(path)) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+class CgroupPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<fs::path> mount = FindCgroup2Mount();
+    if (!mount.ok()) GTEST_SKIP() << "no cgroup2 on this host";
+    root_ = *mount / ("warden-pool-test-" + std::to_string(::getpid()));
+    ContainmentOptions options;
+    options.cgroup_root = root_;
+    Result<Containment> containment = DetectContainment(options);
+    if (!containment.ok() || containment->mode != ContainmentMode::kCgroup) {
+      root_.clear();
+      GTEST_SKIP() << "cgroup2 not writable here";
+    }
+  }
+  void TearDown() override {
+    if (root_.empty()) return;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root_, ec)) ::rmdir(entry.path().c_str());
+    ::rmdir(root_.c_str());
+  }
+  fs::path root_;
+};
+
+TEST_F(CgroupPoolTest, EmptyGroupsOfADeadDaemonAreRemovedAndOthersKept) {
+  pid_t dead = DeadPid();
+  fs::path leftover = root_ / ("node-" + std::to_string(dead) + "-3");
+  fs::path live_owner = root_ / "node-1-0";  // pid 1 runs
+  fs::path not_ours = root_ / "batch-jobs";
+  for (const auto& path : {leftover, live_owner, not_ours}) {
+    ASSERT_EQ(::mkdir(path.c_str(), 0755), 0) << path;
+  }
+  // A leftover group that still has a member is never removed (nor is the member touched).
+  fs::path populated = root_ / ("node-" + std::to_string(DeadPid()) + "-0");
+  ASSERT_EQ(::mkdir(populated.c_str(), 0755), 0);
+  std::string procs_path = (populated / "cgroup.procs").string();
+  pid_t member = ::fork();
+  if (member == 0) {
+    int fd = ::open(procs_path.c_str(), O_WRONLY);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(1);
+    ::pause();
+    _exit(0);
+  }
+  ASSERT_GT(member, 0);
+  auto joined = [&] {
+    std::ifstream procs(populated / "cgroup.procs");
+    pid_t pid = 0;
+    return static_cast<bool>(procs >> pid) && pid == member;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!joined() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(joined());
+
+  {
+    CgroupPool pool(root_, 2);
+    EXPECT_TRUE(EventuallyGone(leftover));
+    Result<CgroupSlot> slot = pool.Take();
+    ASSERT_TRUE(slot.ok()) << slot.status().ToString();
+    EXPECT_TRUE(fs::exists(slot->path));
+    pool.Remove(slot->path);
+  }
+  EXPECT_TRUE(fs::exists(live_owner));
+  EXPECT_TRUE(fs::exists(not_ours));
+  EXPECT_TRUE(fs::exists(populated));
+  EXPECT_EQ(::kill(member, 0), 0) << "the member of a populated leftover is left alone";
+  ::kill(member, SIGKILL);
+  ::waitpid(member, nullptr, 0);
+}
+
+}  // namespace
+}  // namespace warden::process
