@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "journal/journal.h"
 #include "lifecycle/execution_manager.h"
 
 namespace warden::api {
@@ -38,6 +39,13 @@ void LatencyHistogram::Render(std::string_view name, std::string_view help,
   cumulative += buckets_.back();
   out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
   out += fmt::format("{}_sum {}\n{}_count {}\n", name, sum_seconds_, name, count_);
+}
+
+void ObserveJournalCommits(journal::Journal& journal, DaemonMetrics& metrics) {
+  journal.SetCommitObserver(
+      [&metrics](journal::Durability durability, std::chrono::nanoseconds took) {
+        if (durability == journal::Durability::kDurable) metrics.journal_commit.Observe(took);
+      });
 }
 
 std::string RenderMetrics(const lifecycle::ExecutionManager& manager,
@@ -82,7 +90,7 @@ std::string RenderMetrics(const lifecycle::ExecutionManager& manager,
   out += fmt::format("warden_journal_healthy {}\n", manager.journal_health().ok() ? 1 : 0);
   metrics.journal_commit.Render(
       "warden_journal_commit_seconds",
-      "Latency of durable journal commits (synchronous create and start requests).", out);
+      "Latency of durable (fsync'd) journal commits: creates, starts, stop requests, ends.", out);
 
   Header("warden_last_recovery_duration_seconds",
          "Duration of the last crash recovery at start-up (0: none ran).", "gauge", out);

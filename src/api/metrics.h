@@ -13,6 +13,9 @@
 namespace warden::lifecycle {
 class ExecutionManager;
 }
+namespace warden::journal {
+class Journal;
+}
 
 namespace warden::api {
 
@@ -34,14 +37,18 @@ class LatencyHistogram {
 };
 
 struct DaemonMetrics {
-  // Durable journal commits as seen from the API: the duration of the manager's synchronous
-  // state-changing calls (create, start), which are dominated by their durable commit.
+  // Durable journal commits (the fsync'd ones: creates, starts, stop requests, ends), fed by
+  // ObserveJournalCommits.
   LatencyHistogram journal_commit{
       {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
   // How long the last crash recovery took; 0 when none ran.
   double last_recovery_seconds = 0;
   uint64_t http_requests = 0;  // requests answered (any status)
 };
+
+// Feeds metrics.journal_commit with the durable commits of `journal` from now on. `metrics`
+// must outlive every later append (journal.SetCommitObserver(nullptr) ends it).
+void ObserveJournalCommits(journal::Journal& journal, DaemonMetrics& metrics);
 
 // The whole /metrics body: executions by state, running nodes, stops by reason, SIGKILL
 // escalations, active executions, journal health, the commit latency histogram, the last

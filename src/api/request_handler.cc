@@ -214,10 +214,8 @@ Response RequestHandler::Create(const Request& request, const RequestTarget& tar
   if (!IsJson(request.content_type)) return NotJson(request.content_type);
   auto start = BoolParam(target, "start", true);
   if (!start.ok()) return ErrorResponse(start.status());
-  auto began = std::chrono::steady_clock::now();
   auto created = manager_.Create(request.body, request.requester, *start);
   if (!created.ok()) return ErrorResponse(created.status());
-  metrics_.journal_commit.Observe(std::chrono::steady_clock::now() - began);
   return JsonResponse(created->existing ? 200 : 201, ExecutionToJson(created->execution));
 }
 
@@ -242,9 +240,7 @@ Response RequestHandler::Get(const std::string& id) const {
 
 Response RequestHandler::Start(const Request& request, const std::string& id) {
   if (shutting_down_) return ShuttingDown();
-  auto began = std::chrono::steady_clock::now();
   auto started = manager_.Start(id, request.requester);
-  if (started.ok()) metrics_.journal_commit.Observe(std::chrono::steady_clock::now() - began);
   return ExecutionResponse(200, started);
 }
 

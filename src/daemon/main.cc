@@ -104,6 +104,9 @@ int main(int argc, char** argv) {
     return kExitUnavailable;
   }
   if (!Journal(**journal, journal::kind::kDaemonStarted)) return kExitUnavailable;
+  // Declared before the manager, so that it outlives every commit the manager makes.
+  api::DaemonMetrics metrics;
+  api::ObserveJournalCommits(**journal, metrics);
 
   process::RunnerOptions runner_options;
   runner_options.containment = options.containment;
@@ -130,7 +133,6 @@ int main(int argc, char** argv) {
   }
   lifecycle::ExecutionManager manager(io, **journal, **runner, manager_options);
 
-  api::DaemonMetrics metrics;
   api::HandlerOptions handler_options;
   handler_options.max_body_bytes = manager_options.spec_limits.max_spec_bytes;
   api::RequestHandler handler(io, manager, **journal, metrics, handler_options);

@@ -128,6 +128,7 @@ Result<int64_t> Journal::Append(std::span<Event> events, Durability durability) 
   for (const Event& e : events) {
     if (e.kind.empty()) return Status::InvalidArgument("journal event without a kind");
   }
+  const auto began = std::chrono::steady_clock::now();
   if (durability == Durability::kDurable) {
     if (Status s = SetSynchronous(2); !s.ok()) return failed_ = Status::Unavailable(s.message());
   }
@@ -168,11 +169,17 @@ Result<int64_t> Journal::Append(std::span<Event> events, Durability durability) 
   }
   rc = step(commit_);
   if (rc != SQLITE_DONE) return FailFrom("COMMIT", rc);
+  if (on_commit_) on_commit_(durability, std::chrono::steady_clock::now() - began);
   if (durability == Durability::kDurable) {
     if (Status s = SetSynchronous(1); !s.ok()) return failed_ = Status::Unavailable(s.message());
   }
   sqlite3_clear_bindings(insert_);
   return events.back().seq;
+}
+
+void Journal::SetCommitObserver(CommitObserver observer) {
+  std::lock_guard lock(mu_);
+  on_commit_ = std::move(observer);
 }
 
 Status Journal::health() const {

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -68,6 +69,13 @@ class Journal {
     return Append(std::span<Event>(&event, 1), durability);
   }
 
+  // Called after each successful Append with its durability and how long its transaction
+  // took (fsync included for kDurable). It runs on the appending thread with the journal's
+  // lock held: it must be quick and must not call the journal. Replaces any earlier one;
+  // nullptr removes it.
+  using CommitObserver = std::function<void(Durability, std::chrono::nanoseconds)>;
+  void SetCommitObserver(CommitObserver observer);
+
   // Ok while appends work; otherwise the sticky failure every Append returns.
   Status health() const;
 
@@ -103,6 +111,7 @@ class Journal {
   sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* rollback_ = nullptr;
   Status failed_;  // sticky; ok while healthy
+  CommitObserver on_commit_;
 };
 
 }  // namespace warden::journal

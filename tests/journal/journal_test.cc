@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -110,6 +111,29 @@ TEST(JournalTest, BatchWithInvalidPayloadWritesNothingAndJournalStaysHealthy) {
   EXPECT_TRUE(journal->health().ok());
   Event ok = Make("e1", "execution.created");
   EXPECT_TRUE(journal->Append(ok, Durability::kCrashSafe).ok());
+}
+
+TEST(JournalTest, CommitObserverSeesEachCommittedTransactionOnly) {
+  ScratchDir dir;
+  auto journal = OpenOrDie(dir.File("warden.db"));
+  std::vector<std::pair<Durability, std::chrono::nanoseconds>> seen;
+  journal->SetCommitObserver(
+      [&](Durability d, std::chrono::nanoseconds took) { seen.emplace_back(d, took); });
+  std::vector<Event> batch = {Make("e1", "execution.created"), Make("e1", "execution.started")};
+  ASSERT_TRUE(journal->Append(batch, Durability::kDurable).ok());
+  Event one = Make("e1", "node.intent");
+  ASSERT_TRUE(journal->Append(one, Durability::kCrashSafe).ok());
+  Event bad = Make("e1", "node.started", "{not json");
+  EXPECT_FALSE(journal->Append(bad, Durability::kDurable).ok());
+  ASSERT_EQ(seen.size(), 2u) << "one per transaction, none for the rolled-back one";
+  EXPECT_EQ(seen[0].first, Durability::kDurable);
+  EXPECT_EQ(seen[1].first, Durability::kCrashSafe);
+  EXPECT_GT(seen[0].second.count(), 0);
+  EXPECT_GT(seen[1].second.count(), 0);
+  journal->SetCommitObserver(nullptr);
+  Event later = Make("e1", "node.exited");
+  ASSERT_TRUE(journal->Append(later, Durability::kDurable).ok());
+  EXPECT_EQ(seen.size(), 2u);
 }
 
 TEST(JournalTest, EventWithoutKindIsRefused) {
