@@ -111,7 +111,8 @@ LocalProcessRunner::LocalProcessRunner(boost::asio::io_context& io, RunnerOption
       self_pid_(::getpid()),
       sigchld_(io, SIGCHLD),
       sweep_timer_(io),
-      scan_timer_(io) {
+      scan_timer_(io),
+      poll_timer_(io) {
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     std::string_view text(*entry);
     if (text.rfind("PATH=", 0) == 0) base_path_ = std::string(text.substr(5));
@@ -127,6 +128,7 @@ LocalProcessRunner::~LocalProcessRunner() {
   sigchld_.cancel(ignored);
   sweep_timer_.cancel();
   scan_timer_.cancel();
+  poll_timer_.cancel();
   if (inotify_) inotify_->close(ignored);
   for (auto& [pid, tree] : trees_) tree->Detach();
   trees_.clear();
@@ -339,6 +341,9 @@ void LocalProcessRunner::Forget(LocalProcessTree* tree) {
   }
   // With no tree left, the scan only reaps what the last leader's zombie may have hidden.
   if (containment_.mode == ContainmentMode::kProcessGroup && trees_.empty()) RequestScan();
+  // cgroup: the tree's members that the daemon adopted are zombies now; they are reaped
+  // even if their SIGCHLD never arrives (an embedding program's own handler).
+  if (containment_.mode == ContainmentMode::kCgroup) RequestReap();
 }
 
 void LocalProcessRunner::WaitForSigchld() {
@@ -357,6 +362,10 @@ void LocalProcessRunner::OnSigchld() {
     RequestScan();
     return;
   }
+  RequestReap();
+}
+
+void LocalProcessRunner::RequestReap() {
   // Posted, so that the pidfd completions of the same wake-up reap their leaders first:
   // each waitid(P_ALL) below walks every child of the daemon.
   if (reap_pending_) return;

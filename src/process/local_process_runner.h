@@ -95,6 +95,7 @@ class LocalProcessRunner final : public ProcessRunner {
   void WaitForSigchld();
   void OnSigchld();
   void ReapOrphans();  // cgroup mode
+  void RequestReap();  // cgroup mode: ReapOrphans, posted, once per wake-up
   void ReadInotify();
   void ScanProcesses();
   // Reaps `pid` if it is an exited child of ours; true when it is gone (reaped now, or not
@@ -135,6 +136,8 @@ class LocalProcessRunner final : public ProcessRunner {
   std::vector<std::weak_ptr<LocalProcessTree>> sweeps_;
   boost::asio::steady_timer sweep_timer_;
   boost::asio::steady_timer scan_timer_;
+  boost::asio::steady_timer poll_timer_;  // pgroup: a pass while a tree waits for members
+  bool poll_armed_ = false;
   std::chrono::steady_clock::time_point last_scan_end_;
   std::chrono::steady_clock::duration last_scan_cost_{};
   bool reap_pending_ = false;

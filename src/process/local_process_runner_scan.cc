@@ -197,9 +197,26 @@ void LocalProcessRunner::ScanProcesses() {
     RequestScan();
     return;
   }
+  bool waiting = false;
   for (auto& tree : trees) {
     auto m = members.find(tree->identity().pgid);
     tree->OnMembers(m != members.end() ? std::move(m->second) : std::vector<pid_t>{});
+    waiting = waiting || (tree->leader_exited_ && !tree->finished_);
+  }
+  // The last member of a tree to exit is the daemon's child by then, so its SIGCHLD asks
+  // for the pass that finds the tree empty. A SIGCHLD may still not arrive (an embedding
+  // program may install its own handler over the runner's): while a tree waits for its
+  // members, a pass runs at least every kPollInterval anyway.
+  constexpr auto kPollInterval = std::chrono::milliseconds(50);
+  if (waiting && !poll_armed_) {
+    poll_armed_ = true;
+    poll_timer_.expires_after(kPollInterval);
+    poll_timer_.async_wait(
+        [this, alive = std::weak_ptr<int>(lifetime_)](boost::system::error_code ec) {
+          if (ec || alive.expired()) return;
+          poll_armed_ = false;
+          RequestScan();
+        });
   }
 }
 

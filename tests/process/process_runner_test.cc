@@ -93,6 +93,23 @@ TEST_P(ProcessRunnerTest, MiddleOfADoubleForkThatOutlivesTheLeaderNeverHoldsTheT
   }
 }
 
+// An embedding program may install its own SIGCHLD handler over the runner's: the tree
+// still ends when its last process exits, not at the SIGKILL deadline.
+TEST_P(ProcessRunnerTest, TreeEndsOnTimeWithoutTheRunnersSigchldHandler) {
+  auto node = Launch({"@helper", "slow-term", "100"});
+  WaitForPids(*node, "pid", 2);
+  struct sigaction theirs {};
+  struct sigaction runners {};
+  theirs.sa_handler = [](int) {};
+  ASSERT_EQ(::sigaction(SIGCHLD, &theirs, &runners), 0);
+  TerminationReport report = TerminateAndWait(*node, 3000ms);
+  ::sigaction(SIGCHLD, &runners, nullptr);
+  EXPECT_TRUE(report.graceful) << "both processes exited at SIGTERM";
+  EXPECT_FALSE(report.sigkill_sent_ms.has_value());
+  ASSERT_TRUE(report.tree_empty_ms.has_value());
+  for (pid_t pid : node->Pids("pid")) EXPECT_FALSE(IsAlive(pid)) << pid;
+}
+
 TEST_P(ProcessRunnerTest, EscapeeThatDropsTheCookieIsContainedOnlyByACgroup) {
   auto node = Launch({"@helper", "escape-clean"});
   WaitForPids(*node, "escapee", 1);

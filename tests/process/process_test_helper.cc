@@ -9,6 +9,8 @@
 //   escape-clean   as escape, but the grandchild also wipes its environment (no cookie)
 //   escape-linger U  as escape, but the child (which ignores SIGTERM) writes "middle=<pid>"
 //                  and outlives the leader: it exits U microseconds after it is orphaned
+//   slow-term MS   the leader exits at SIGTERM; its child, in the same group, exits MS
+//                  milliseconds after its SIGTERM
 //   fds            prints the entries of /proc/self/fd (space separated) and exits 0
 //   exit CODE      exits with CODE
 //   notify TEXT... writes each TEXT and a newline to $WARDEN_NOTIFY_FD, then exits 0
@@ -131,6 +133,20 @@ int EscapeLinger(long linger_us) {
   PauseForever();
 }
 
+int SlowTerm(int ms) {
+  AnnouncePid();
+  static int delay_ms = ms;
+  if (::fork() == 0) {
+    signal(SIGTERM, [](int) {
+      ::usleep(static_cast<useconds_t>(delay_ms) * 1000);
+      _exit(0);
+    });
+    AnnouncePid();
+    PauseForever();
+  }
+  PauseForever();
+}
+
 int ListFds() {
   DIR* dir = ::opendir("/proc/self/fd");
   int own = ::dirfd(dir);
@@ -157,6 +173,7 @@ int main(int argc, char** argv) {
   if (mode == "escape") return Escape(false);
   if (mode == "escape-clean") return Escape(true);
   if (mode == "escape-linger") return EscapeLinger(argc > 2 ? std::atol(argv[2]) : 0);
+  if (mode == "slow-term") return SlowTerm(n);
   if (mode == "fds") return ListFds();
   if (mode == "exit") return n;
   if (mode == "notify") {
