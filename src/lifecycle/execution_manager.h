@@ -95,8 +95,9 @@ class ExecutionManager {
             std::function<void(Result<ExecutionView>)> accepted,
             std::function<void(Result<StopResult>)> done);
 
-  // Stops every active execution with reason `server_shutdown`, all in parallel; `done`
-  // runs when all have ended. With `kill_now`, every tree gets grace 0 (SIGKILL at once);
+  // Stops every active execution with reason `server_shutdown`, all in parallel under one
+  // grace, ManagerOptions::default_grace_ms (the daemon's --grace-ms); `done` runs when all
+  // have ended. With `kill_now`, every tree gets grace 0 (SIGKILL at once);
   // calling it again with kill_now while a shutdown runs escalates that shutdown.
   void StopAll(bool kill_now, std::function<void()> done);
 

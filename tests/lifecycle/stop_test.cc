@@ -337,6 +337,28 @@ TEST_F(LifecycleTest, StopAllStopsEveryActiveExecutionWithServerShutdown) {
   EXPECT_TRUE(runner_->RunningNodes().empty());
 }
 
+TEST_F(LifecycleTest, StopAllStopsEveryTreeUnderTheManagersOneGrace) {
+  ManagerOptions options;
+  options.default_grace_ms = 1111;
+  MakeManager(options);
+  std::string first = Create(Dag({Node("long", {}, R"("graceMs": 600000)"), Node("plain")},
+                                 R"("maxParallel": 2, "graceMs": 300000)"));
+  std::string second = Create(Dag({Node("other")}, R"("graceMs": 5)"));
+  Settle();
+  bool all_done = false;
+  manager_->StopAll(/*kill_now=*/false, [&] { all_done = true; });
+  ASSERT_TRUE(RunUntil([&] { return all_done; }, 1000ms));
+  for (const char* node : {"long", "plain", "other"}) {
+    EXPECT_EQ(runner_->Tree(node)->terminate_graces(), std::vector{1111ms}) << node;
+  }
+  for (const std::string& id : {first, second}) {
+    auto rows = StopRows(id);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].reason, "server_shutdown");
+    EXPECT_EQ(rows[0].grace_ms, 1111);
+  }
+}
+
 TEST_F(LifecycleTest, StopAllKillNowGivesEveryTreeGraceZero) {
   runner_->SetTermBehavior("a", TermBehavior::kIgnoreTerm);
   std::string id = Create(Dag({Node("a")}, R"("graceMs": 600000)"));
