@@ -12,7 +12,8 @@ Result<std::shared_ptr<EventFollower>> EventFollower::Open(boost::asio::io_conte
                                                            const journal::Journal& journal,
                                                            const std::string& id,
                                                            int64_t after_seq) {
-  if (auto execution = manager.Get(id); !execution.ok()) return execution.status();
+  auto execution = manager.Get(id);
+  if (!execution.ok()) return execution.status();
   std::shared_ptr<EventFollower> follower(new EventFollower(io, after_seq));
   // Subscribe first, read second: an event committed in between arrives through both and is
   // sent once, thanks to seq.
@@ -23,6 +24,9 @@ Result<std::shared_ptr<EventFollower>> EventFollower::Open(boost::asio::io_conte
   auto rows = journal.ReadExecution(id, after_seq);
   if (!rows.ok()) return rows.status();
   for (const journal::Event& event : *rows) follower->OnEvent(event);
+  // An execution that had ended when this call began has nothing more to send, even when
+  // its terminal event is at or before after_seq (or the failed journal never recorded it).
+  if (!lifecycle::IsActive(execution->status)) follower->ended_ = true;
   return follower;
 }
 
@@ -35,8 +39,9 @@ void EventFollower::Start(std::function<void(std::string)> on_chunk, std::functi
 }
 
 void EventFollower::OnEvent(const journal::Event& event) {
-  if (ended_ || event.seq <= last_seq_) return;
-  last_seq_ = event.seq;
+  // seq 0: an event the failed journal could not record, sent as it happened.
+  if (ended_ || (event.seq != 0 && event.seq <= last_seq_)) return;
+  if (event.seq != 0) last_seq_ = event.seq;
   pending_ += boost::json::serialize(EventToJson(event));
   pending_ += '\n';
   if (IsTerminalEventKind(event.kind)) ended_ = true;

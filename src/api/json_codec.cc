@@ -72,7 +72,8 @@ json::value StopResultToJson(const lifecycle::StopResult& result) {
 json::value EventToJson(const journal::Event& event) {
   json::object o;
   o.reserve(7);
-  o.emplace("seq", event.seq);
+  o.emplace("seq",
+            event.seq == 0 ? json::value(nullptr) : json::value(event.seq));  // 0: not journaled
   o.emplace("at_ms", event.at_ms);
   o.emplace("execution_id",
             event.execution_id.empty() ? json::value(nullptr) : json::value(event.execution_id));

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <chrono>
 
 namespace warden::lifecycle {
 
@@ -38,16 +39,30 @@ Status TransitionLog::Commit(journal::Durability durability) {
     }
     // Safety beats bookkeeping: the daemon goes on stopping what runs, and what it could not
     // journal is at least on stderr.
-    for (const auto& e : pending_) {
+    std::vector<journal::Event> dropped;
+    dropped.swap(pending_);
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    for (auto& e : dropped) {
       spdlog::error("not journaled ({}): {} {} {} {} {}", r.status().message(), e.execution_id,
                     e.node_id, e.attempt, e.kind, e.payload);
+      e.seq = 0;
+      if (e.at_ms == 0) e.at_ms = now_ms;
     }
-    pending_.clear();
+    // Subscribers still hear what happened (seq 0: not journaled), so that a follower of an
+    // execution that ends now sees it end.
+    Notify(dropped);
     return r.status();
   }
   std::vector<journal::Event> batch;
   batch.swap(pending_);
-  if (listeners_.empty()) return Status::Ok();
+  Notify(batch);
+  return Status::Ok();
+}
+
+void TransitionLog::Notify(const std::vector<journal::Event>& batch) {
+  if (listeners_.empty()) return;
   // A listener may unsubscribe (or subscribe) while it is called: iterate over a copy of the
   // matching keys and look each one up again.
   for (const auto& e : batch) {
@@ -60,7 +75,6 @@ Status TransitionLog::Commit(journal::Durability durability) {
       if (it != listeners_.end()) it->second.second(e);
     }
   }
-  return Status::Ok();
 }
 
 void TransitionLog::CommitSoon() {

@@ -42,8 +42,8 @@ class TransitionLog {
   //  - busy (another connection held the write lock past the busy timeout; the journal is
   //    still healthy): the events stay queued, ahead of later ones, and a retry is armed, so
   //    nothing is lost once the lock is released;
-  //  - failed for good: the events are logged to stderr (so an operator still has them) and
-  //    dropped.
+  //  - failed for good: the events are logged to stderr (so an operator still has them),
+  //    handed to the subscribers with seq 0 (not journaled), and dropped.
   Status Commit(journal::Durability durability);
 
   // Commits (crash-safe) whatever is queued once the handlers already queued on the
@@ -61,6 +61,7 @@ class TransitionLog {
 
  private:
   void ArmRetry();
+  void Notify(const std::vector<journal::Event>& batch);  // tells the subscribers
 
   journal::Journal& journal_;
   boost::asio::io_context& io_;

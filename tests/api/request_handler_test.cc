@@ -265,6 +265,18 @@ TEST_F(RequestHandlerTest, FollowStreamsRecordedRowsThenNewOnesAndEndsAfterTheTe
   Settle();
   EXPECT_TRUE(tail_ended);
   EXPECT_EQ(std::count(tail.begin(), tail.end(), '\n'), 1);
+
+  // Resuming from the terminal event itself (or beyond it): nothing to send, and the end.
+  for (int64_t after : {seqs.back(), seqs.back() + 100}) {
+    Response resumed =
+        Call("GET", "/api/executions/" + id + "/events?follow=true&after=" + std::to_string(after));
+    std::string rest;
+    bool rest_ended = false;
+    resumed.stream->Start([&](std::string chunk) { rest += chunk; }, [&] { rest_ended = true; });
+    Settle();
+    EXPECT_TRUE(rest_ended) << "after=" << after;
+    EXPECT_EQ(rest, "");
+  }
 }
 
 TEST_F(RequestHandlerTest, HealthAndMetricsDescribeTheDaemon) {
@@ -292,6 +304,13 @@ TEST_F(RequestHandlerTest, FailedJournalRefusesNewWorkWith503ButStillStops) {
   std::string id = Create(R"({"nodes":[{"id":"a","argv":["x"]}]})");
   std::string idle = Create(kTwoNodes, "?start=false");
   Settle();
+  // A follower from before the failure.
+  Response follow = Call("GET", "/api/executions/" + id + "/events?follow=true");
+  ASSERT_EQ(follow.status, 200);
+  std::string followed;
+  bool follow_ended = false;
+  follow.stream->Start([&](std::string chunk) { followed += chunk; }, [&] { follow_ended = true; });
+  Settle();
   for (int i = 0; i < 100'000 && journal_->health().ok(); ++i) {
     journal::Event filler;
     filler.kind = "test.filler";
@@ -309,6 +328,18 @@ TEST_F(RequestHandlerTest, FailedJournalRefusesNewWorkWith503ButStillStops) {
   Response stop = Call("POST", "/api/executions/" + id + "/stop");
   ASSERT_EQ(stop.status, 200) << stop.body;
   EXPECT_FALSE(Body(stop).at("journaled").as_bool());
+  // The follower hears the stop the journal could not record (seq null), and its stream
+  // ends with it.
+  Settle();
+  EXPECT_TRUE(follow_ended);
+  json::value last;
+  size_t start = 0;
+  for (size_t nl; (nl = followed.find('\n', start)) != std::string::npos; start = nl + 1) {
+    last = json::parse(followed.substr(start, nl - start));
+  }
+  ASSERT_TRUE(last.is_object()) << followed;
+  EXPECT_EQ(last.at("kind").as_string(), "execution.stopped");
+  EXPECT_TRUE(last.at("seq").is_null());
 }
 
 TEST_F(RequestHandlerTest, ShutdownRefusesNewWorkButServesReadsAndStops) {
