@@ -112,8 +112,9 @@ WHERE c.kind = 'execution.created';
 --   duration_ms       from the execution's start to completed_at
 --   nodes_killed      nodes that needed SIGKILL after this request
 --   nodes_unkillable  nodes with a process that survived SIGKILL after this request
---   journaled         false when the daemon could not journal the stop at the time
---                     (it writes the record later if it can); NULL otherwise
+--   journaled         1 when every step of the stop was journaled as it happened; 0 when
+--                     the journal failed during it (then this row exists only if the
+--                     journal took the record later); NULL while the stop runs
 CREATE VIEW stops AS
 SELECT
   r.execution_id AS execution_id,

@@ -572,7 +572,10 @@ void Execution::MaybeFinish() {
 }
 
 void Execution::FinishStop() {
-  const bool failed = stop_->reason == StopReason::kError || nodes_unkillable_ > 0;
+  // An idle execution never ran: whatever the reason, it ends stopped (the table's only way
+  // out of idle), and the journal says the same as the answer.
+  const bool failed = state_ != ExecutionState::kIdle &&
+                      (stop_->reason == StopReason::kError || nodes_unkillable_ > 0);
   if (state_ == ExecutionState::kIdle) {
     state_ = *Transition(state_, ExecutionTrigger::kStop, id_);
   } else {

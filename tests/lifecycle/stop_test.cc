@@ -183,6 +183,21 @@ TEST_F(LifecycleTest, StopOfAnIdleExecutionStopsEveryNodeWithoutLaunching) {
   EXPECT_EQ(EventsOf(id, journal::kind::kNodeStopped).size(), 2u);
 }
 
+TEST_F(LifecycleTest, IdleExecutionStoppedWithReasonErrorIsStoppedInTheAnswerAndTheJournal) {
+  std::string id = Create(Dag({Node("a")}), /*start=*/false);
+  auto stop = StopAndWait(id, Request(StopReason::kError));
+  ASSERT_TRUE(stop.done->ok()) << stop.done->status().ToString();
+  EXPECT_EQ((*stop.done)->status, ExecutionState::kStopped);
+  EXPECT_EQ(StateOf(id), ExecutionState::kStopped);
+  EXPECT_EQ(ExecutionRowOf(id)->status, "stopped");
+  EXPECT_EQ(EventsOf(id, journal::kind::kExecutionStopped).size(), 1u);
+  EXPECT_TRUE(EventsOf(id, journal::kind::kExecutionFailed).empty());
+  auto rows = StopRows(id);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].status, "stopped");
+  EXPECT_EQ(rows[0].reason, "error");
+}
+
 TEST_F(LifecycleTest, StopOfAnEndedExecutionIsRefusedAndRecordsNothing) {
   std::string id = Create(Dag({Node("a")}));
   ASSERT_TRUE(runner_->Exit("a", 0));
