@@ -28,23 +28,30 @@ void LatencyHistogram::Observe(std::chrono::nanoseconds duration) {
   ++count_;
 }
 
-void LatencyHistogram::Render(std::string_view name, std::string_view help,
-                              std::string& out) const {
-  Header(name, help, "histogram", out);
+void LatencyHistogram::RenderSeries(std::string_view name, std::string_view labels,
+                                    std::string& out) const {
+  const std::string sep = labels.empty() ? "" : ",";
   uint64_t cumulative = 0;
   for (size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += buckets_[i];
-    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i], cumulative);
+    out +=
+        fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds_[i], cumulative);
   }
   cumulative += buckets_.back();
-  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
-  out += fmt::format("{}_sum {}\n{}_count {}\n", name, sum_seconds_, name, count_);
+  out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, cumulative);
+  const std::string braces = labels.empty() ? "" : "{" + std::string(labels) + "}";
+  out +=
+      fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, sum_seconds_, name, braces, count_);
 }
 
 void ObserveJournalCommits(journal::Journal& journal, DaemonMetrics& metrics) {
   journal.SetCommitObserver(
       [&metrics](journal::Durability durability, std::chrono::nanoseconds took) {
-        if (durability == journal::Durability::kDurable) metrics.journal_commit.Observe(took);
+        if (durability == journal::Durability::kDurable) {
+          metrics.journal_commit_durable.Observe(took);
+        } else {
+          metrics.journal_commit_crash_safe.Observe(took);
+        }
       });
 }
 
@@ -88,9 +95,14 @@ std::string RenderMetrics(const lifecycle::ExecutionManager& manager,
   Header("warden_journal_healthy", "1 while the journal accepts writes, 0 once it has failed.",
          "gauge", out);
   out += fmt::format("warden_journal_healthy {}\n", manager.journal_health().ok() ? 1 : 0);
-  metrics.journal_commit.Render(
-      "warden_journal_commit_seconds",
-      "Latency of durable (fsync'd) journal commits: creates, starts, stop requests, ends.", out);
+  Header("warden_journal_commit_seconds",
+         "Latency of journal commits: durable (fsync'd: creates, starts, stop requests, ends) "
+         "and crash_safe (every other transition).",
+         "histogram", out);
+  metrics.journal_commit_durable.RenderSeries("warden_journal_commit_seconds",
+                                              "durability=\"durable\"", out);
+  metrics.journal_commit_crash_safe.RenderSeries("warden_journal_commit_seconds",
+                                                 "durability=\"crash_safe\"", out);
 
   Header("warden_last_recovery_duration_seconds",
          "Duration of the last crash recovery at start-up (0: none ran).", "gauge", out);

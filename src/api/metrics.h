@@ -26,8 +26,9 @@ class LatencyHistogram {
   explicit LatencyHistogram(std::vector<double> bounds_seconds);
   void Observe(std::chrono::nanoseconds duration);
   uint64_t count() const { return count_; }
-  // Appends `# HELP`, `# TYPE` and the _bucket/_sum/_count lines for metric `name`.
-  void Render(std::string_view name, std::string_view help, std::string& out) const;
+  // Appends the _bucket/_sum/_count lines of metric `name`, each with `labels`
+  // (`key="value"`, or empty) first: one series of a histogram whose header is written once.
+  void RenderSeries(std::string_view name, std::string_view labels, std::string& out) const;
 
  private:
   std::vector<double> bounds_;
@@ -37,16 +38,18 @@ class LatencyHistogram {
 };
 
 struct DaemonMetrics {
-  // Durable journal commits (the fsync'd ones: creates, starts, stop requests, ends), fed by
-  // ObserveJournalCommits.
-  LatencyHistogram journal_commit{
-      {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
+  // Journal commits, fed by ObserveJournalCommits: the durable (fsync'd) ones (creates,
+  // starts, stop requests, ends) and the crash-safe ones (every other transition).
+  LatencyHistogram journal_commit_durable{
+      {0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
+  LatencyHistogram journal_commit_crash_safe{
+      {0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
   // How long the last crash recovery took; 0 when none ran.
   double last_recovery_seconds = 0;
   uint64_t http_requests = 0;  // requests answered (any status)
 };
 
-// Feeds metrics.journal_commit with the durable commits of `journal` from now on. `metrics`
+// Feeds the journal_commit_* histograms with the commits of `journal` from now on. `metrics`
 // must outlive every later append (journal.SetCommitObserver(nullptr) ends it).
 void ObserveJournalCommits(journal::Journal& journal, DaemonMetrics& metrics);
 

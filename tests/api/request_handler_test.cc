@@ -118,7 +118,7 @@ TEST_F(RequestHandlerTest, CreateStartsAndAnswers201WithTheExecution) {
   EXPECT_EQ(e.at("status").as_string(), "running");
   EXPECT_EQ(e.at("nodes").as_array().size(), 2u);
   // The 201 is only sent after a durable commit.
-  const uint64_t durable_commits = metrics_.journal_commit.count();
+  const uint64_t durable_commits = metrics_.journal_commit_durable.count();
   EXPECT_GE(durable_commits, 1u);
   Settle();
   ASSERT_TRUE(runner_->Exit("a", 0));
@@ -126,7 +126,8 @@ TEST_F(RequestHandlerTest, CreateStartsAndAnswers201WithTheExecution) {
   ASSERT_TRUE(runner_->Exit("b", 0));
   Settle();
   EXPECT_EQ(StatusOf(std::string(e.at("executionId").as_string())), "completed");
-  EXPECT_GT(metrics_.journal_commit.count(), durable_commits) << "the end is durable too";
+  EXPECT_GT(metrics_.journal_commit_durable.count(), durable_commits) << "the end is durable too";
+  EXPECT_GE(metrics_.journal_commit_crash_safe.count(), 2u) << "the nodes' exits, at least";
 }
 
 TEST_F(RequestHandlerTest, StartFalseLeavesItIdleUntilStartAndASecondStartIsAConflict) {
@@ -290,11 +291,23 @@ TEST_F(RequestHandlerTest, HealthAndMetricsDescribeTheDaemon) {
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("warden_executions{state=\"running\"} 1\n"), std::string::npos)
       << metrics.body;
-  EXPECT_NE(metrics.body.find("warden_journal_commit_seconds_bucket{le=\"+Inf\"} " +
-                              std::to_string(metrics_.journal_commit.count()) + "\n"),
-            std::string::npos)
-      << metrics.body;
-  EXPECT_GE(metrics_.journal_commit.count(), 1u);
+  EXPECT_GE(metrics_.journal_commit_durable.count(), 1u);
+  for (const auto& [label, histogram] :
+       {std::pair{"durable", &metrics_.journal_commit_durable},
+        std::pair{"crash_safe", &metrics_.journal_commit_crash_safe}}) {
+    std::string series = std::string("{durability=\"") + label + "\"";
+    EXPECT_NE(metrics.body.find("warden_journal_commit_seconds_bucket" + series + ",le=\"+Inf\"} " +
+                                std::to_string(histogram->count()) + "\n"),
+              std::string::npos)
+        << metrics.body;
+    EXPECT_NE(metrics.body.find("warden_journal_commit_seconds_count" + series + "} " +
+                                std::to_string(histogram->count()) + "\n"),
+              std::string::npos)
+        << metrics.body;
+  }
+  EXPECT_EQ(metrics.body.find("# TYPE warden_journal_commit_seconds histogram"),
+            metrics.body.rfind("# TYPE warden_journal_commit_seconds histogram"))
+      << "one header for both series";
 }
 
 TEST_F(RequestHandlerTest, FailedJournalRefusesNewWorkWith503ButStillStops) {

@@ -260,15 +260,15 @@ TEST_F(WardenCliTest, HealthAndMetricsReportTheDaemon) {
   for (const char* line :
        {"warden_executions{state=\"running\"}", "warden_running_nodes ",
         "warden_stops_total{reason=\"server_shutdown\"} 0", "warden_sigkill_escalations_total 0",
-        "warden_journal_commit_seconds_count ", "warden_last_recovery_duration_seconds 0"}) {
+        "warden_journal_commit_seconds_count{durability=\"crash_safe\"} ",
+        "warden_last_recovery_duration_seconds 0"}) {
     EXPECT_NE(metrics.body.find(line), std::string::npos) << line << "\n" << metrics.body;
   }
   // At least the create's durable commit is counted.
-  size_t at = metrics.body.find("warden_journal_commit_seconds_count ");
+  const std::string durable = "warden_journal_commit_seconds_count{durability=\"durable\"} ";
+  size_t at = metrics.body.find(durable);
   ASSERT_NE(at, std::string::npos);
-  EXPECT_GE(
-      std::atoi(metrics.body.c_str() + at + std::strlen("warden_journal_commit_seconds_count ")),
-      1);
+  EXPECT_GE(std::atoi(metrics.body.c_str() + at + durable.size()), 1);
 }
 
 TEST_F(WardenCliTest, UnreachableDaemonExits69AndSaysWhere) {
