@@ -31,6 +31,23 @@ bool IsTerminal(NodeState state) {
          state == NodeState::kSkipped || state == NodeState::kStopped;
 }
 
+bool NodeTransitionAllowed(NodeState from, NodeState to) {
+  using S = NodeState;
+  // kAllowed[from][to], in the enum's order: pending ready running succeeded failed skipped
+  // stopped.
+  static constexpr bool kAllowed[kNodeStateCount][kNodeStateCount] = {
+      /* pending   */ {false, true, false, false, false, true, true},
+      /* ready     */ {false, false, true, false, false, false, true},
+      /* running   */ {false, true, false, true, true, false, true},
+      /* succeeded */ {false, false, false, false, false, false, false},
+      /* failed    */ {false, false, false, false, false, false, false},
+      /* skipped   */ {false, false, false, false, false, false, false},
+      /* stopped   */ {false, false, false, false, false, false, false},
+  };
+  static_assert(static_cast<size_t>(S::kStopped) + 1 == kNodeStateCount);
+  return kAllowed[static_cast<size_t>(from)][static_cast<size_t>(to)];
+}
+
 SchedulePlan::SchedulePlan(std::shared_ptr<const Dag> dag)
     : dag_(std::move(dag)),
       states_(dag_->node_count(), NodeState::kPending),
@@ -40,16 +57,22 @@ SchedulePlan::SchedulePlan(std::shared_ptr<const Dag> dag)
   for (NodeIndex i = 0; i < dag_->node_count(); ++i) {
     remaining_needs_[i] = static_cast<uint32_t>(dag_->needs(i).size());
     if (remaining_needs_[i] == 0) {
-      SetState(i, NodeState::kReady);
+      (void)SetState(i, NodeState::kReady);  // pending -> ready
       ready_.push_back(i);
     }
   }
 }
 
-void SchedulePlan::SetState(NodeIndex i, NodeState state) {
+Status SchedulePlan::SetState(NodeIndex i, NodeState state) {
+  if (!NodeTransitionAllowed(states_[i], state)) {
+    return Status::Internal("node \"" + dag_->node(i).id + "\" cannot go from " +
+                            std::string(NodeStateName(states_[i])) + " to " +
+                            std::string(NodeStateName(state)));
+  }
   --counts_[static_cast<size_t>(states_[i])];
   ++counts_[static_cast<size_t>(state)];
   states_[i] = state;
+  return Status::Ok();
 }
 
 Status SchedulePlan::CheckRunning(NodeIndex i, std::string_view call) const {
@@ -84,7 +107,7 @@ std::vector<NodeIndex> SchedulePlan::TakeReady(size_t limit) {
   for (size_t k = 0; k < n; ++k) {
     NodeIndex i = ready_.front();
     ready_.pop_front();
-    SetState(i, NodeState::kRunning);
+    (void)SetState(i, NodeState::kRunning);  // ready_ holds ready nodes only
     ++attempts_[i];
     taken.push_back(i);
   }
@@ -93,14 +116,14 @@ std::vector<NodeIndex> SchedulePlan::TakeReady(size_t limit) {
 
 Result<std::vector<NodeIndex>> SchedulePlan::MarkSucceeded(NodeIndex i) {
   WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkSucceeded"));
-  SetState(i, NodeState::kSucceeded);
+  WARDEN_RETURN_IF_ERROR(SetState(i, NodeState::kSucceeded));
   std::vector<NodeIndex> now_ready;
   for (NodeIndex dependent : dag_->dependents(i)) {
     ++edge_visits_;
     // Counted even for a stopped or skipped dependent, so the counter stays truthful; only a
     // pending one can become ready.
     if (--remaining_needs_[dependent] == 0 && states_[dependent] == NodeState::kPending) {
-      SetState(dependent, NodeState::kReady);
+      WARDEN_RETURN_IF_ERROR(SetState(dependent, NodeState::kReady));
       ready_.push_back(dependent);
       now_ready.push_back(dependent);
     }
@@ -110,13 +133,13 @@ Result<std::vector<NodeIndex>> SchedulePlan::MarkSucceeded(NodeIndex i) {
 
 Result<std::vector<NodeIndex>> SchedulePlan::MarkFailed(NodeIndex i) {
   WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkFailed"));
-  SetState(i, NodeState::kFailed);
+  WARDEN_RETURN_IF_ERROR(SetState(i, NodeState::kFailed));
   return MarkPendingDependents(i, NodeState::kSkipped);
 }
 
 Result<std::vector<NodeIndex>> SchedulePlan::MarkStopped(NodeIndex i) {
   WARDEN_RETURN_IF_ERROR(CheckRunning(i, "MarkStopped"));
-  SetState(i, NodeState::kStopped);
+  WARDEN_RETURN_IF_ERROR(SetState(i, NodeState::kStopped));
   return MarkPendingDependents(i, NodeState::kStopped);
 }
 
@@ -128,7 +151,7 @@ Status SchedulePlan::MarkRetry(NodeIndex i) {
   if (!HasRetriesLeft(i)) {
     return Status::Internal("MarkRetry: node \"" + dag_->node(i).id + "\" has no retries left");
   }
-  SetState(i, NodeState::kReady);
+  WARDEN_RETURN_IF_ERROR(SetState(i, NodeState::kReady));
   ready_.push_back(i);
   return Status::Ok();
 }
@@ -136,7 +159,7 @@ Status SchedulePlan::MarkRetry(NodeIndex i) {
 // A node only leaves `pending` once, so each node's dependents are walked at most once here,
 // and never again by MarkSucceeded (a pending node never succeeds): the walk stays within the
 // O(edges) budget of the whole run.
-std::vector<NodeIndex> SchedulePlan::MarkPendingDependents(NodeIndex from, NodeState to) {
+Result<std::vector<NodeIndex>> SchedulePlan::MarkPendingDependents(NodeIndex from, NodeState to) {
   std::vector<NodeIndex> marked;
   std::vector<NodeIndex> frontier = {from};
   while (!frontier.empty()) {
@@ -145,7 +168,7 @@ std::vector<NodeIndex> SchedulePlan::MarkPendingDependents(NodeIndex from, NodeS
     for (NodeIndex dependent : dag_->dependents(node)) {
       ++edge_visits_;
       if (states_[dependent] != NodeState::kPending) continue;
-      SetState(dependent, to);
+      WARDEN_RETURN_IF_ERROR(SetState(dependent, to));
       marked.push_back(dependent);
       frontier.push_back(dependent);
     }
@@ -161,7 +184,7 @@ std::vector<NodeIndex> SchedulePlan::StopPending() {
   std::vector<NodeIndex> stopped;
   for (NodeIndex i = 0; i < dag_->node_count(); ++i) {
     if (states_[i] == NodeState::kPending || states_[i] == NodeState::kReady) {
-      SetState(i, NodeState::kStopped);
+      (void)SetState(i, NodeState::kStopped);  // allowed from both
       stopped.push_back(i);
     }
   }

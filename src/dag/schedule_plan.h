@@ -48,6 +48,13 @@ std::string_view NodeStateName(NodeState state);
 // True for succeeded, failed, skipped and stopped.
 bool IsTerminal(NodeState state);
 
+// The node state machine, written once as a table: whether a node in `from` may move to
+// `to`. pending -> ready | skipped | stopped; ready -> running | stopped; running ->
+// succeeded | failed | stopped | ready (a retry); nothing leaves a terminal state. Every
+// change of a node's state goes through it (SchedulePlan refuses any other as an internal
+// error).
+bool NodeTransitionAllowed(NodeState from, NodeState to);
+
 class SchedulePlan {
  public:
   // `dag` must not be null; the plan shares it, so the plan can move with its execution.
@@ -103,10 +110,11 @@ class SchedulePlan {
   const Dag& dag() const { return *dag_; }
 
  private:
-  void SetState(NodeIndex i, NodeState state);
+  // Moves `i` to `state` if NodeTransitionAllowed; Internal error (state unchanged) if not.
+  Status SetState(NodeIndex i, NodeState state);
   Status CheckRunning(NodeIndex i, std::string_view call) const;
   // Marks `to` every pending node reachable from `from` along dependents; returns them.
-  std::vector<NodeIndex> MarkPendingDependents(NodeIndex from, NodeState to);
+  Result<std::vector<NodeIndex>> MarkPendingDependents(NodeIndex from, NodeState to);
 
   std::shared_ptr<const Dag> dag_;
   std::vector<NodeState> states_;

@@ -1,6 +1,8 @@
 #include "dag/schedule_plan.h"
 
 #include <chrono>
+#include <set>
+#include <utility>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -23,6 +25,71 @@ using Indices = std::vector<NodeIndex>;
 Indices Ok(Result<Indices> result) {
   EXPECT_TRUE(result.ok()) << result.status().ToString();
   return result.ok() ? std::move(*result) : Indices{};
+}
+
+TEST(SchedulePlanTest, NodeStateTableIsExactlyTheDocumentedMachine) {
+  using S = NodeState;
+  const std::set<std::pair<S, S>> allowed = {
+      {S::kPending, S::kReady},  {S::kPending, S::kSkipped}, {S::kPending, S::kStopped},
+      {S::kReady, S::kRunning},  {S::kReady, S::kStopped},   {S::kRunning, S::kSucceeded},
+      {S::kRunning, S::kFailed}, {S::kRunning, S::kStopped}, {S::kRunning, S::kReady},
+  };
+  for (size_t from = 0; from < kNodeStateCount; ++from) {
+    for (size_t to = 0; to < kNodeStateCount; ++to) {
+      S f = static_cast<S>(from), t = static_cast<S>(to);
+      EXPECT_EQ(NodeTransitionAllowed(f, t), allowed.count({f, t}) == 1)
+          << NodeStateName(f) << " -> " << NodeStateName(t);
+    }
+  }
+}
+
+// Drives a plan through every kind of outcome (success, failure, retry, a stop) and checks
+// that each node's state only ever changed along the table.
+TEST(SchedulePlanTest, EveryStateChangeOfARunFollowsTheTable) {
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    ExecutionSpec spec = LayeredSpec(4, 6, 3);
+    for (auto& node : spec.nodes) node.retries = 1;
+    auto dag = SharedDag(spec);
+    SchedulePlan plan(dag);
+    std::vector<NodeState> before(dag->node_count());
+    auto snapshot = [&] {
+      for (NodeIndex i = 0; i < dag->node_count(); ++i) before[i] = plan.state(i);
+    };
+    auto check = [&](const char* call) {
+      for (NodeIndex i = 0; i < dag->node_count(); ++i) {
+        if (plan.state(i) == before[i]) continue;
+        EXPECT_TRUE(NodeTransitionAllowed(before[i], plan.state(i)))
+            << call << ": node " << i << " " << NodeStateName(before[i]) << " -> "
+            << NodeStateName(plan.state(i));
+      }
+    };
+    uint32_t rng = seed;
+    auto next = [&] { return rng = rng * 1103515245u + 12345u, (rng >> 16) % 100; };
+    for (int step = 0; step < 1000 && !plan.IsFinished(); ++step) {
+      snapshot();
+      Indices running = plan.TakeReady();
+      check("TakeReady");
+      for (NodeIndex i : running) {
+        snapshot();
+        uint32_t roll = next();
+        if (roll < 70) {
+          ASSERT_TRUE(plan.MarkSucceeded(i).ok());
+        } else if (roll < 85 && plan.HasRetriesLeft(i) && !plan.stopping()) {
+          ASSERT_TRUE(plan.MarkRetry(i).ok());
+        } else if (roll < 97) {
+          ASSERT_TRUE(plan.MarkFailed(i).ok());
+        } else {
+          ASSERT_TRUE(plan.MarkStopped(i).ok());
+          snapshot();
+          plan.StopPending();
+          check("StopPending");
+          continue;
+        }
+        check("Mark*");
+      }
+    }
+    EXPECT_TRUE(plan.IsFinished()) << "seed " << seed;
+  }
 }
 
 TEST(SchedulePlanTest, ChainRunsOneNodeAtATimeInOrder) {
