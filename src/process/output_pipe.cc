@@ -8,7 +8,10 @@
 namespace warden::process {
 
 OutputPipe::OutputPipe(boost::asio::io_context& io, UniqueFd read_end)
-    : pipe_(io, read_end.Release()) {}
+    : pipe_(io, read_end.Release()) {
+  boost::system::error_code ignored;
+  pipe_.non_blocking(true, ignored);  // reads below never wait for a writer
+}
 
 std::shared_ptr<OutputPipe> OutputPipe::ToFile(boost::asio::io_context& io, UniqueFd read_end,
                                                UniqueFd file, uint64_t cap_bytes) {
@@ -30,22 +33,34 @@ std::shared_ptr<OutputPipe> OutputPipe::ToLines(boost::asio::io_context& io, Uni
 void OutputPipe::Start() { ReadMore(); }
 
 void OutputPipe::ReadMore() {
-  pipe_.async_read_some(boost::asio::buffer(buffer_),
-                        [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                          if (n > 0) self->Consume(self->buffer_.data(), n);
-                          if (ec == boost::asio::error::eof) self->eof_ = true;
-                          if (!ec && self->pipe_.is_open()) self->ReadMore();
-                        });
+  // Waits for readiness and reads here, rather than async_read_some: that may read data
+  // ahead of running its handler, and DrainAndClose, run in between, would close the file
+  // with that data (which comes before what it drains) still in flight. Here the data stays
+  // in the pipe until it is consumed, in order.
+  pipe_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                   [self = shared_from_this()](boost::system::error_code ec) {
+                     if (ec || !self->pipe_.is_open()) return;
+                     if (self->ReadOnce() != ReadResult::kEnd) self->ReadMore();
+                   });
+}
+
+OutputPipe::ReadResult OutputPipe::ReadOnce() {
+  for (;;) {
+    ssize_t n = ::read(pipe_.native_handle(), buffer_.data(), buffer_.size());
+    if (n > 0) {
+      Consume(buffer_.data(), static_cast<size_t>(n));
+      return ReadResult::kMore;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return ReadResult::kEmpty;
+    eof_ = true;  // end of file, or an error that will not go away
+    return ReadResult::kEnd;
+  }
 }
 
 void OutputPipe::DrainAndClose() {
   if (!pipe_.is_open()) return;
-  int fd = pipe_.native_handle();
-  while (!eof_) {
-    ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    Consume(buffer_.data(), static_cast<size_t>(n));
+  while (!eof_ && ReadOnce() == ReadResult::kMore) {
   }
   boost::system::error_code ignored;
   pipe_.close(ignored);

@@ -47,6 +47,10 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
   OutputPipe(boost::asio::io_context& io, UniqueFd read_end);
   void Consume(const char* data, size_t size);
   void ReadMore();
+  enum class ReadResult { kMore, kEmpty, kEnd };
+  // One non-blocking read into buffer_, consumed: data (kMore), nothing now (kEmpty), or
+  // end of file (kEnd, sets eof_).
+  ReadResult ReadOnce();
 
   boost::asio::posix::stream_descriptor pipe_;
   UniqueFd file_;

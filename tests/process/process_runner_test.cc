@@ -256,6 +256,22 @@ TEST_P(ProcessRunnerTest, CapturedOutputStopsAtTheCapAndCountsTheRest) {
   std::filesystem::remove(spec.output.stdout_path);
 }
 
+// Megabytes written right before the exit: every byte reaches the file, in order, however
+// the last reads and the exit interleave on the event loop.
+TEST_P(ProcessRunnerTest, OutputWrittenJustBeforeTheExitIsKeptWhole) {
+  for (int run = 0; run < 30; ++run) {
+    LaunchSpec spec;
+    spec.output.stdout_path = TempPath("burst");
+    spec.output.cap_bytes = 16 << 20;
+    auto node = Launch({"@helper", "spew", "3000000"}, spec);
+    ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+    ASSERT_EQ(node->exit->exit_code, 0);
+    EXPECT_EQ(node->exit->stdout_bytes, 3000000u) << "run " << run;
+    EXPECT_EQ(std::filesystem::file_size(spec.output.stdout_path), 3000000u) << "run " << run;
+    std::filesystem::remove(spec.output.stdout_path);
+  }
+}
+
 TEST_P(ProcessRunnerTest, EnvironmentCarriesTheCookieAndDropsNotifySocket) {
   ::setenv("NOTIFY_SOCKET", "/run/should-not-pass", 1);
   ::setenv("LISTEN_FDS", "3", 1);
