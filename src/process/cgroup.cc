@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <string>
@@ -73,6 +74,23 @@ Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group) {
     while (p < end && (*p < '0' || *p > '9')) ++p;
   }
   return pids;
+}
+
+bool ProcessInCgroup(pid_t pid, const std::filesystem::path& group) {
+  Result<std::string> text = ReadWhole("/proc/" + std::to_string(pid) + "/cgroup");
+  if (!text.ok()) return false;
+  // cgroup v2's line is "0::/PATH", PATH relative to the mount: `group` must end with it.
+  std::string_view rest(*text);
+  while (!rest.empty()) {
+    std::string_view line = rest.substr(0, rest.find('\n'));
+    rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+    if (line.substr(0, 4) != "0::/") continue;
+    std::string_view path = line.substr(3);
+    const std::string full = group.string();
+    return path.size() > 1 && full.size() >= path.size() &&
+           full.compare(full.size() - path.size(), path.size(), path) == 0;
+  }
+  return false;
 }
 
 Status WriteCgroupFile(const std::filesystem::path& group, std::string_view file,

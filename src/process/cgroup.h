@@ -26,6 +26,11 @@ Result<CgroupEvents> ReadCgroupEvents(int events_fd);
 // Reads <group>/cgroup.procs: the member pids (empty when the group is empty).
 Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group);
 
+// Whether process `pid` is in cgroup `group` (an absolute path under the cgroup2 mount), per
+// /proc/PID/cgroup. Used after pidfd_open of a pid read from cgroup.procs: the pidfd pins
+// the process, so a pid recycled in between is caught here.
+bool ProcessInCgroup(pid_t pid, const std::filesystem::path& group);
+
 // Writes `value` to <group>/<file> (cgroup.kill, cgroup.freeze, ...).
 Status WriteCgroupFile(const std::filesystem::path& group, std::string_view file,
                        std::string_view value);

@@ -128,7 +128,9 @@ class LocalProcessRunner final : public ProcessRunner {
   std::unordered_map<const LocalProcessTree*, int> watch_of_;
   std::unordered_map<std::string, LocalProcessTree*> by_cookie_;  // pgroup mode
   std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
-  std::unordered_map<pid_t, LocalProcessTree*> escapee_owner_;    // pgroup mode
+  // Adopted children seen exiting (no memory left), and since when.
+  std::unordered_map<pid_t, std::chrono::steady_clock::time_point> exiting_since_;
+  std::unordered_map<pid_t, LocalProcessTree*> escapee_owner_;  // pgroup mode
   bool scan_pending_ = false;
   bool scanning_ = false;
   bool scan_again_ = false;

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 
 #include "process/local_process_runner.h"
 
@@ -59,6 +60,7 @@ bool LocalProcessRunner::ReapIfExited(pid_t pid) {
   if (!gone) return false;
   if (reaped) ++reaped_;
   adopted_cookie_.erase(pid);
+  exiting_since_.erase(pid);
   auto owner = escapee_owner_.find(pid);
   if (owner != escapee_owner_.end()) {
     owner->second->OnEscapeeReaped(pid);
@@ -78,31 +80,58 @@ void LocalProcessRunner::ReapUntracked() {
   }
 }
 
+namespace {
+
+enum class EnvRead { kText, kNoMemory, kUnreadable };
+
+// Reads DIR/environ (DIR: /proc/PID or /proc/PID/task/TID) into `text`. kNoMemory: the task
+// has released its memory (it is exiting, or it is a thread-group leader that exited while
+// other threads run): newer kernels refuse the open with ESRCH, older ones read nothing, and
+// DIR/statm is all zeros (unlike for an empty environment).
+EnvRead ReadEnviron(const std::string& dir, std::string& text) {
+  UniqueFd fd(::open((dir + "/environ").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return errno == ESRCH ? EnvRead::kNoMemory : EnvRead::kUnreadable;
+  text.assign(65536, '\0');
+  ssize_t n = ::read(fd.get(), text.data(), text.size());
+  if (n < 0) return EnvRead::kUnreadable;
+  text.resize(static_cast<size_t>(n));
+  if (n > 0) return EnvRead::kText;
+  UniqueFd statm(::open((dir + "/statm").c_str(), O_RDONLY | O_CLOEXEC));
+  char first = '0';
+  if (!statm.valid() || ::read(statm.get(), &first, 1) != 1 || first == '0') {
+    return EnvRead::kNoMemory;
+  }
+  return EnvRead::kText;  // an empty environment
+}
+
+}  // namespace
+
 std::optional<std::string> LocalProcessRunner::CookieKeyOf(pid_t pid) {
   auto cached = adopted_cookie_.find(pid);
   if (cached != adopted_cookie_.end()) return cached->second;
-  std::string path = "/proc/" + std::to_string(pid) + "/environ";
-  // An exiting process has released its memory: newer kernels refuse the open with ESRCH,
-  // older ones read nothing.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ESRCH) return std::nullopt;
-    return std::string();  // not readable by the daemon: no cookie it can see
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::string text;
+  EnvRead read = ReadEnviron(dir, text);
+  if (read == EnvRead::kNoMemory) {
+    // A leader that exited before its threads: they still have the memory.
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(dir + "/task", ec), end;
+         !ec && it != end && read == EnvRead::kNoMemory; it.increment(ec)) {
+      if (it->path().filename() == std::to_string(pid)) continue;
+      read = ReadEnviron(it->path().string(), text);
+    }
   }
-  std::string text(65536, '\0');
-  ssize_t n = ::read(fd.get(), text.data(), text.size());
-  if (n < 0) return std::string();
-  if (n == 0) {
-    // An empty environment, or no memory left: /proc/PID/statm is all zeros only for the
-    // latter.
-    UniqueFd statm(
-        ::open(("/proc/" + std::to_string(pid) + "/statm").c_str(), O_RDONLY | O_CLOEXEC));
-    char first = '0';
-    if (!statm.valid() || ::read(statm.get(), &first, 1) != 1 || first == '0') return std::nullopt;
-    adopted_cookie_[pid] = std::string();
-    return std::string();
+  if (read == EnvRead::kUnreadable) return std::string();  // no cookie the daemon can see
+  if (read == EnvRead::kNoMemory) {
+    // Exiting: its children are about to be handed over, so the pass gives no verdict. A
+    // process that stays like this (stuck in its exit) stops holding verdicts back after a
+    // second, so that it cannot keep every tree from finishing.
+    auto since = exiting_since_.try_emplace(pid, std::chrono::steady_clock::now()).first;
+    if (std::chrono::steady_clock::now() - since->second > std::chrono::seconds(1)) {
+      return std::string();
+    }
+    return std::nullopt;
   }
-  text.resize(static_cast<size_t>(n));
   Cookie cookie;
   size_t start = 0;
   while (start < text.size()) {

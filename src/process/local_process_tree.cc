@@ -185,9 +185,11 @@ void LocalProcessTree::OnTimer() {
     signalled_.clear();
     group_signalled_ = false;
     if (mode_ == ContainmentMode::kCgroup) {
-      // Atomic: also catches processes forked while we kill.
-      Status status = WriteCgroupFile(identity_.cgroup_path, "cgroup.kill", "1");
-      if (!status.ok()) SignalMembers(SIGKILL);
+      // Atomic: also catches processes forked while we kill. But it passes over a process
+      // whose main thread has exited while others run (it walks thread-group leaders), so
+      // every process listed is also sent SIGKILL through a pidfd.
+      (void)WriteCgroupFile(identity_.cgroup_path, "cgroup.kill", "1");
+      SweepCgroup(SIGKILL);
       SignalLeader(SIGKILL);  // in case it has not joined the group yet
     } else {
       SignalMembers(SIGKILL);
@@ -250,7 +252,9 @@ void LocalProcessTree::SweepCgroup(int signo) {
       // Still in the group the group signal went to: it has it already.
       if (group_signalled_ && !leader_reaped_ && ::getpgid(pid) == identity_.pgid) continue;
       Result<UniqueFd> pidfd = OpenPidfd(pid);
-      if (!pidfd.ok()) continue;
+      // Read from the member list, then pinned by the pidfd: still a member, so not a
+      // recycled pid.
+      if (!pidfd.ok() || !ProcessInCgroup(pid, identity_.cgroup_path)) continue;
       (void)SendSignal(*pidfd, signo);
       if (also_continue) (void)SendSignal(*pidfd, SIGCONT);
     }

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "process/cgroup.h"
 #include "process/containment.h"
 
 namespace warden::process {
@@ -105,6 +106,30 @@ TEST_F(CgroupPoolTest, EmptyGroupsOfADeadDaemonAreRemovedAndOthersKept) {
   EXPECT_EQ(::kill(member, 0), 0) << "the member of a populated leftover is left alone";
   ::kill(member, SIGKILL);
   ::waitpid(member, nullptr, 0);
+}
+
+TEST_F(CgroupPoolTest, ProcessInCgroupTellsMembersFromOthers) {
+  fs::path group = root_ / "members";
+  ASSERT_EQ(::mkdir(group.c_str(), 0755), 0);
+  std::string procs_path = (group / "cgroup.procs").string();
+  pid_t member = ::fork();
+  if (member == 0) {
+    int fd = ::open(procs_path.c_str(), O_WRONLY);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(1);
+    ::pause();
+    _exit(0);
+  }
+  ASSERT_GT(member, 0);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!ProcessInCgroup(member, group) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(ProcessInCgroup(member, group));
+  EXPECT_FALSE(ProcessInCgroup(::getpid(), group)) << "this process is elsewhere";
+  EXPECT_FALSE(ProcessInCgroup(member, root_)) << "a parent group is not the group";
+  ::kill(member, SIGKILL);
+  ::waitpid(member, nullptr, 0);
+  EXPECT_FALSE(ProcessInCgroup(member, group)) << "gone";
 }
 
 }  // namespace

@@ -110,6 +110,27 @@ TEST_P(ProcessRunnerTest, TreeEndsOnTimeWithoutTheRunnersSigchldHandler) {
   for (pid_t pid : node->Pids("pid")) EXPECT_FALSE(IsAlive(pid)) << pid;
 }
 
+// An adopted escapee whose main thread has exited (its other threads run on) has no memory
+// of its own to read the cookie from: its threads' is read instead. Other nodes finish
+// meanwhile, and the escapee ends with its tree.
+TEST_P(ProcessRunnerTest, EscapeeWhoseMainThreadExitedIsFoundAndHoldsUpNoOtherTree) {
+  auto node = Launch({"@helper", "escape-threaded"});
+  WaitForPids(*node, "escapee", 1);
+  pid_t escapee = node->Pids("escapee")[0];
+  ASSERT_TRUE(RunUntil([&] {
+    auto stat = ReadProcStat(escapee);
+    return stat.ok() && stat->state == 'Z';  // the leader thread is gone, the process lives
+  }));
+  auto other = Launch({"@helper", "exit", "0"});
+  ASSERT_TRUE(RunUntil([&] { return other->exit.has_value(); }, 2s));
+  EXPECT_EQ(other->exit->exit_code, 0);
+  TerminationReport report = TerminateAndWait(*node, 100ms);
+  EXPECT_TRUE(report.tree_empty_ms.has_value());
+  EXPECT_TRUE(report.unkillable.empty());
+  EXPECT_TRUE(RunUntil([&] { return !ReadProcStat(escapee).ok(); }, 2s))
+      << "killed with its tree, and reaped";
+}
+
 TEST_P(ProcessRunnerTest, EscapeeThatDropsTheCookieIsContainedOnlyByACgroup) {
   auto node = Launch({"@helper", "escape-clean"});
   WaitForPids(*node, "escapee", 1);

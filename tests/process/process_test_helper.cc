@@ -7,6 +7,8 @@
 //                  SIGTERM; the child exits at once, so the grandchild is orphaned outside
 //                  the node's session; the leader pauses (TERM: default action)
 //   escape-clean   as escape, but the grandchild also wipes its environment (no cookie)
+//   escape-threaded  as escape, but the grandchild's main thread exits while another
+//                  thread of it runs on (a zombie thread-group leader)
 //   escape-linger U  as escape, but the child (which ignores SIGTERM) writes "middle=<pid>"
 //                  and outlives the leader: it exits U microseconds after it is orphaned
 //   slow-term MS   the leader exits at SIGTERM; its child, in the same group, exits MS
@@ -18,6 +20,7 @@
 //
 // Every process of a tree writes "pid=<pid>" to the notify fd as it starts.
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -104,6 +107,27 @@ int Escape(bool wipe_env) {
   PauseForever();
 }
 
+int EscapeThreaded() {
+  AnnouncePid();
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::setsid();
+    if (::fork() == 0) {
+      signal(SIGTERM, SIG_IGN);
+      int fd = NotifyFd();
+      std::string line = "escapee=" + std::to_string(::getpid()) + "\n";
+      (void)!::write(fd, line.data(), line.size());
+      pthread_t thread;
+      pthread_create(
+          &thread, nullptr, [](void*) -> void* { PauseForever(); }, nullptr);
+      pthread_exit(nullptr);
+    }
+    _exit(0);
+  }
+  ::waitpid(child, nullptr, 0);
+  PauseForever();
+}
+
 int EscapeLinger(long linger_us) {
   AnnouncePid();
   pid_t child = ::fork();
@@ -172,6 +196,7 @@ int main(int argc, char** argv) {
   if (mode == "ignore") return Ignore(n);
   if (mode == "escape") return Escape(false);
   if (mode == "escape-clean") return Escape(true);
+  if (mode == "escape-threaded") return EscapeThreaded();
   if (mode == "escape-linger") return EscapeLinger(argc > 2 ? std::atol(argv[2]) : 0);
   if (mode == "slow-term") return SlowTerm(n);
   if (mode == "fds") return ListFds();
