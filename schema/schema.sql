@@ -40,12 +40,19 @@ CREATE INDEX journal_stop_requested ON journal (execution_id)
 CREATE INDEX journal_orphan_found ON journal (execution_id)
   WHERE kind = 'orphan.found';
 
--- Append-only: UPDATE and DELETE abort, whoever runs them.
+-- Append-only: UPDATE and DELETE abort, whoever runs them, and so does an insert that names
+-- an existing seq (INSERT OR REPLACE and REPLACE delete the old row without firing DELETE
+-- triggers).
 CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
 BEGIN
   SELECT RAISE(ABORT, 'journal is append-only');
 END;
 CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+BEGIN
+  SELECT RAISE(ABORT, 'journal is append-only');
+END;
+CREATE TRIGGER journal_no_replace BEFORE INSERT ON journal
+WHEN NEW.seq IN (SELECT seq FROM journal)
 BEGIN
   SELECT RAISE(ABORT, 'journal is append-only');
 END;

@@ -173,14 +173,19 @@ TEST(JournalTest, StockSqliteShellCannotRewriteHistoryWhileJournalIsOpen) {
   auto journal = OpenOrDie(path);
   Event e = Make("e1", "execution.created");
   ASSERT_TRUE(journal->Append(e, Durability::kDurable).ok());
-  for (const char* sql : {"UPDATE journal SET rowid = rowid", "DELETE FROM journal"}) {
+  for (const char* sql :
+       {"UPDATE journal SET rowid = rowid", "DELETE FROM journal",
+        "INSERT OR REPLACE INTO journal (seq, at_ms, kind) VALUES (1, 0, 'forged')",
+        "REPLACE INTO journal (seq, at_ms, kind) VALUES (1, 0, 'forged')",
+        "INSERT INTO journal (seq, at_ms, kind) VALUES (1, 0, 'forged') "
+        "ON CONFLICT (seq) DO UPDATE SET kind = 'forged'"}) {
     auto [code, out] = Sqlite3Shell(path, sql);
     EXPECT_NE(code, 0) << sql;
     EXPECT_NE(out.find("journal is append-only"), std::string::npos) << out;
   }
-  auto [code, out] = Sqlite3Shell(path, "SELECT count(*) FROM journal");
+  auto [code, out] = Sqlite3Shell(path, "SELECT count(*), min(kind) FROM journal");
   EXPECT_EQ(code, 0);
-  EXPECT_EQ(out, "1\n");
+  EXPECT_EQ(out, "1|execution.created\n");
 }
 
 TEST(JournalTest, OperatorReaderInsideATransactionDoesNotBlockAppends) {
