@@ -167,7 +167,13 @@ Result<std::vector<std::string>> LocalProcessRunner::BuildEnvironment(
 
 std::vector<std::string> LocalProcessRunner::ExecCandidates(const LaunchSpec& spec) const {
   const std::string& name = spec.argv[0];
-  if (name.find('/') != std::string::npos) return {name};
+  // The child runs in the node's cwd: relative names and PATH entries are resolved there,
+  // not in the daemon's own directory.
+  const std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
+  auto in_cwd = [&](std::string_view relative) {
+    return cwd + (cwd.back() == '/' ? "" : "/") + std::string(relative);
+  };
+  if (name.find('/') != std::string::npos) return {name[0] == '/' ? name : in_cwd(name)};
   auto path_it = spec.env.find("PATH");
   std::string_view path = path_it != spec.env.end() ? path_it->second : base_path_;
   std::vector<std::string> candidates;
@@ -175,7 +181,8 @@ std::vector<std::string> LocalProcessRunner::ExecCandidates(const LaunchSpec& sp
   for (;;) {
     size_t end = path.find(':', start);
     std::string_view dir = path.substr(start, end == std::string_view::npos ? end : end - start);
-    candidates.push_back((dir.empty() ? std::string(".") : std::string(dir)) + "/" + name);
+    if (dir.empty()) dir = ".";
+    candidates.push_back((dir[0] == '/' ? std::string(dir) : in_cwd(dir)) + "/" + name);
     if (end == std::string_view::npos) break;
     start = end + 1;
   }

@@ -222,6 +222,36 @@ TEST_P(ProcessRunnerTest, MissingExecutableIsAFailedLaunchWithExitCode127) {
   EXPECT_EQ(ExitCodeForLaunchFailure(tree.status()), 127);
 }
 
+// A relative program path (or PATH entry) means relative to the node's cwd, where it runs,
+// never to the daemon's own directory.
+TEST_P(ProcessRunnerTest, RelativeProgramIsFoundInTheNodesCwd) {
+  std::filesystem::path dir = TempPath("project");
+  std::filesystem::create_directories(dir / "bin");
+  for (const char* name : {"hello.sh", "bin/tool"}) {
+    std::ofstream(dir / name) << "#!/bin/sh\nexit 7\n";
+    std::filesystem::permissions(dir / name, std::filesystem::perms::owner_all);
+  }
+  LaunchSpec spec;
+  spec.cwd = dir.string();
+  auto node = Launch({"./hello.sh"}, spec);
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  EXPECT_EQ(node->exit->exit_code, 7);
+
+  spec.env = {{"PATH", "bin:/usr/bin:/bin"}};
+  auto via_path = Launch({"tool"}, spec);
+  ASSERT_TRUE(RunUntil([&] { return via_path->exit.has_value(); }));
+  EXPECT_EQ(via_path->exit->exit_code, 7);
+
+  spec.cwd = "/";  // no hello.sh there
+  spec.env.clear();
+  spec.argv = {"./hello.sh"};
+  spec.cookie = {"e", "n", 1};
+  Result<std::shared_ptr<ProcessTree>> missing = runner_->Launch(spec, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(ExitCodeForLaunchFailure(missing.status()), 127);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_P(ProcessRunnerTest, BadCwdIsAFailedLaunchWithExitCode126) {
   LaunchSpec spec;
   spec.argv = {"/bin/true"};
