@@ -408,12 +408,19 @@ void LocalProcessRunner::ReadInotify() {
       [this, alive = std::weak_ptr<int>(lifetime_)](boost::system::error_code ec, size_t n) {
         if (ec || alive.expired()) return;
         std::vector<std::shared_ptr<LocalProcessTree>> changed;
+        bool overflowed = false;
         for (size_t offset = 0; offset + sizeof(inotify_event) <= n;) {
           inotify_event event;
           std::memcpy(&event, inotify_buffer_.data() + offset, sizeof event);
           offset += sizeof(inotify_event) + event.len;
+          if (event.mask & IN_Q_OVERFLOW) overflowed = true;
           auto it = by_watch_.find(event.wd);
           if (it != by_watch_.end()) changed.push_back(it->second->shared_from_this());
+        }
+        if (overflowed) {
+          // The queue overflowed and events were lost: every tree reads its cgroup.events.
+          changed.clear();
+          for (auto& [wd, tree] : by_watch_) changed.push_back(tree->shared_from_this());
         }
         for (auto& tree : changed) tree->OnCgroupEvents();
         ReadInotify();
