@@ -132,6 +132,15 @@ Result<int64_t> Journal::Append(std::span<Event> events, Durability durability) 
   if (durability == Durability::kDurable) {
     if (Status s = SetSynchronous(2); !s.ok()) return failed_ = Status::Unavailable(s.message());
   }
+  // An append that fails without failing the journal (busy, a rejected event) must not leave
+  // it fsyncing every later commit: back to NORMAL on those paths too.
+  struct RestoreNormal {
+    Journal* journal;
+    bool armed;
+    ~RestoreNormal() {
+      if (armed && journal->failed_.ok()) (void)journal->SetSynchronous(1);
+    }
+  } restore{this, durability == Durability::kDurable};
   int64_t now = options_.clock->WallMs();
   auto step = [](sqlite3_stmt* stmt) {
     int rc = sqlite3_step(stmt);
@@ -171,6 +180,7 @@ Result<int64_t> Journal::Append(std::span<Event> events, Durability durability) 
   if (rc != SQLITE_DONE) return FailFrom("COMMIT", rc);
   if (on_commit_) on_commit_(durability, std::chrono::steady_clock::now() - began);
   if (durability == Durability::kDurable) {
+    restore.armed = false;
     if (Status s = SetSynchronous(1); !s.ok()) return failed_ = Status::Unavailable(s.message());
   }
   sqlite3_clear_bindings(insert_);
