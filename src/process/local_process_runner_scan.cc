@@ -226,20 +226,24 @@ void LocalProcessRunner::ScanProcesses() {
     RequestScan();
     return;
   }
-  bool waiting = false;
+  bool waiting = false, terminating = false;
   for (auto& tree : trees) {
     auto m = members.find(tree->identity().pgid);
     tree->OnMembers(m != members.end() ? std::move(m->second) : std::vector<pid_t>{});
-    waiting = waiting || (tree->leader_exited_ && !tree->finished_);
+    if (tree->leader_exited_ && !tree->finished_) {
+      waiting = true;
+      terminating = terminating || tree->phase_ != LocalProcessTree::Phase::kNone;
+    }
   }
   // The last member of a tree to exit is the daemon's child by then, so its SIGCHLD asks
   // for the pass that finds the tree empty. A SIGCHLD may still not arrive (an embedding
   // program may install its own handler over the runner's): while a tree waits for its
-  // members, a pass runs at least every kPollInterval anyway.
-  constexpr auto kPollInterval = std::chrono::milliseconds(50);
+  // members, a pass runs every 50 ms anyway, or every second once only trees already
+  // reported unkillable are left.
   if (waiting && !poll_armed_) {
     poll_armed_ = true;
-    poll_timer_.expires_after(kPollInterval);
+    poll_timer_.expires_after(terminating ? std::chrono::milliseconds(50)
+                                          : std::chrono::milliseconds(1000));
     poll_timer_.async_wait(
         [this, alive = std::weak_ptr<int>(lifetime_)](boost::system::error_code ec) {
           if (ec || alive.expired()) return;
