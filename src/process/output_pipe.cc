@@ -71,19 +71,18 @@ void OutputPipe::Consume(const char* data, size_t size) {
   if (!lines_) {
     uint64_t room = kept_ < cap_ ? cap_ - kept_ : 0;
     size_t keep = size < room ? size : static_cast<size_t>(room);
-    if (keep > 0 && file_.valid()) {
-      // A regular file: write(2) does not block on the event loop for long, and a failed
-      // write (disk full) only loses output, never the node.
-      size_t done = 0;
-      while (done < keep) {
-        ssize_t w = ::write(file_.get(), data + done, keep - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        done += static_cast<size_t>(w);
-      }
+    // A regular file: write(2) does not block on the event loop for long, and a failed
+    // write (disk full) only loses output, never the node. What could not be written is
+    // counted as dropped: kept_ is always what the file holds.
+    size_t done = 0;
+    while (done < keep && file_.valid()) {
+      ssize_t w = ::write(file_.get(), data + done, keep - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) break;
+      done += static_cast<size_t>(w);
     }
-    kept_ += keep;
-    dropped_ += size - keep;
+    kept_ += done;
+    dropped_ += size - done;
     return;
   }
   for (size_t i = 0; i < size; ++i) {

@@ -307,6 +307,18 @@ TEST_P(ProcessRunnerTest, CapturedOutputStopsAtTheCapAndCountsTheRest) {
   std::filesystem::remove(spec.output.stdout_path);
 }
 
+// Output the file cannot take (a full disk: /dev/full answers ENOSPC) is counted as dropped,
+// never as kept, and the node runs on regardless.
+TEST_P(ProcessRunnerTest, OutputTheFileCannotTakeIsCountedAsDropped) {
+  LaunchSpec spec;
+  spec.output.stdout_path = "/dev/full";
+  auto node = Launch({"@helper", "spew", "10000"}, spec);
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  EXPECT_EQ(node->exit->exit_code, 0);
+  EXPECT_EQ(node->exit->stdout_bytes, 0u);
+  EXPECT_EQ(node->exit->stdout_dropped, 10000u);
+}
+
 // Megabytes written right before the exit: every byte reaches the file, in order, however
 // the last reads and the exit interleave on the event loop.
 TEST_P(ProcessRunnerTest, OutputWrittenJustBeforeTheExitIsKeptWhole) {
