@@ -633,8 +633,15 @@ void Execution::Stop(StopRequest request, ViewCallback accepted, StopCallback do
     if (accepted) boost::asio::post(ctx_.io, [accepted, v = View()] { accepted(v); });
   };
   if (state_ == ExecutionState::kStopping) {
-    // Joins the stop in progress: same result, whoever asked.
+    // Joins the stop in progress: same result, whoever asked. A grace of its own can only
+    // bring SIGKILL forward: every tree's earlier deadline wins.
     if (done) stop_waiters_.push_back(std::move(done));
+    if (request.grace_ms) {
+      for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+        if (nodes_[i].tree) TerminateNode(i, milliseconds(*request.grace_ms));
+      }
+      Flush(journal::Durability::kCrashSafe);
+    }
     post_view();
     return;
   }

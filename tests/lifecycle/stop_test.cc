@@ -374,6 +374,38 @@ TEST_F(LifecycleTest, StopAllStopsEveryTreeUnderTheManagersOneGrace) {
   }
 }
 
+TEST_F(LifecycleTest, JoiningStopWithAShorterGraceBringsSigkillForward) {
+  runner_->SetTermBehavior("a", TermBehavior::kIgnoreTerm);
+  std::string id = Create(Dag({Node("a")}, R"("graceMs": 600000)"));
+  Settle();
+  std::optional<Result<StopResult>> first, second;
+  manager_->Stop(id, Request(), nullptr, [&](Result<StopResult> r) { first = std::move(r); });
+  Settle();
+  EXPECT_FALSE(first.has_value()) << "a ignores SIGTERM for 600 s";
+  manager_->Stop(id, Request(StopReason::kUserAbort, "now", 0), nullptr,
+                 [&](Result<StopResult> r) { second = std::move(r); });
+  ASSERT_TRUE(RunUntil([&] { return first.has_value() && second.has_value(); }, 1000ms))
+      << "the joining request's grace 0 wins";
+  EXPECT_EQ(runner_->Tree("a")->terminate_graces(), (std::vector{600000ms, 0ms}));
+  EXPECT_TRUE(runner_->Tree("a")->got_signal(SIGKILL));
+  ASSERT_TRUE(first->ok() && second->ok());
+  EXPECT_EQ((*first)->nodes_killed, 1);
+  EXPECT_EQ((*second)->nodes_killed, 1) << "the same result for both";
+  EXPECT_EQ(StopRows(id).size(), 1u);
+}
+
+TEST_F(LifecycleTest, JoiningStopWithALongerGraceChangesNothing) {
+  runner_->SetTermBehavior("a", TermBehavior::kIgnoreTerm);
+  std::string id = Create(Dag({Node("a")}));
+  Settle();
+  std::optional<Result<StopResult>> first;
+  manager_->Stop(id, Request(StopReason::kUserAbort, "", 100), nullptr,
+                 [&](Result<StopResult> r) { first = std::move(r); });
+  manager_->Stop(id, Request(StopReason::kUserAbort, "", 600000), nullptr, nullptr);
+  ASSERT_TRUE(RunUntil([&] { return first.has_value(); }, 1000ms));
+  EXPECT_TRUE(runner_->Tree("a")->got_signal(SIGKILL)) << "killed at the first grace";
+}
+
 TEST_F(LifecycleTest, StopAllKillNowGivesEveryTreeGraceZero) {
   runner_->SetTermBehavior("a", TermBehavior::kIgnoreTerm);
   std::string id = Create(Dag({Node("a")}, R"("graceMs": 600000)"));
