@@ -101,7 +101,8 @@ SELECT
 FROM journal c
 WHERE c.kind = 'execution.created';
 
--- stops: one row per stop request (execution.stop_requested) and its outcome.
+-- stops: one row per stop request (execution.stop_requested) and the outcome of the stop
+-- it began or joined.
 --   execution_id      the execution stopped
 --   stop_seq          the journal seq of the stop request
 --   requested_at      when the stop was requested (ms since the epoch)
@@ -117,11 +118,15 @@ WHERE c.kind = 'execution.created';
 --   nodes_failed      nodes that failed (timed out and unkillable included)
 --   nodes_total       nodes in the execution
 --   duration_ms       from the execution's start to completed_at
---   nodes_killed      nodes that needed SIGKILL after this request
---   nodes_unkillable  nodes with a process that survived SIGKILL after this request
+--   nodes_killed      nodes that needed SIGKILL during the stop (from its first request)
+--   nodes_unkillable  nodes with a process that survived SIGKILL during the stop
 --   journaled         1 when every step of the stop was journaled as it happened; 0 when
 --                     the journal failed during it (then this row exists only if the
 --                     journal took the record later); NULL while the stop runs
+--   joined            1 when the request came while the execution was already stopping:
+--                     it joined that stop and shares its outcome; the first request's
+--                     reason stands, and a shorter grace brought SIGKILL forward. 0 for
+--                     the request that began the stop
 CREATE VIEW stops AS
 SELECT
   r.execution_id AS execution_id,
@@ -139,12 +144,18 @@ SELECT
   json_extract(d.payload, '$.nodesTotal') AS nodes_total,
   json_extract(d.payload, '$.durationMs') AS duration_ms,
   (SELECT count(DISTINCT k.node_id) FROM journal k
-    WHERE k.execution_id = r.execution_id AND k.seq > r.seq AND k.kind = 'node.signalled'
+    WHERE k.execution_id = r.execution_id AND k.kind = 'node.signalled'
+      AND k.seq > (SELECT min(f.seq) FROM journal f
+                    WHERE f.execution_id = r.execution_id
+                      AND f.kind = 'execution.stop_requested')
       AND json_extract(k.payload, '$.signal') = 'SIGKILL') AS nodes_killed,
   (SELECT count(DISTINCT u.node_id) FROM journal u
-    WHERE u.execution_id = r.execution_id AND u.seq > r.seq
-      AND u.kind = 'node.unkillable') AS nodes_unkillable,
-  json_extract(d.payload, '$.journaled') AS journaled
+    WHERE u.execution_id = r.execution_id AND u.kind = 'node.unkillable'
+      AND u.seq > (SELECT min(f.seq) FROM journal f
+                    WHERE f.execution_id = r.execution_id
+                      AND f.kind = 'execution.stop_requested')) AS nodes_unkillable,
+  json_extract(d.payload, '$.journaled') AS journaled,
+  coalesce(json_extract(r.payload, '$.joined'), 0) AS joined
 FROM journal r
 LEFT JOIN journal d
   ON d.execution_id = r.execution_id AND d.kind = 'execution.stop_completed' AND d.seq > r.seq

@@ -509,15 +509,8 @@ void Execution::BeginStop(StopRequest request) {
     paused_total_ += Now() - *paused_since_;
     paused_since_.reset();
   }
-  json::object o;
-  o["requestedBy"] = request.requester.name;
-  o["reason"] = StopReasonName(request.reason);
-  if (!request.note.empty()) o["note"] = request.note;
-  o["graceMs"] = request.grace_ms ? json::value(*request.grace_ms) : json::value(nullptr);
-  Record(jk::kExecutionStopRequested, ToJson(o));
+  RecordStopRequest(request, /*joined=*/false);
   stop_ = std::move(request);
-  // Write-ahead: the request is durable before anything is signalled.
-  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
 
   for (dag::NodeIndex s : plan_.StopPending()) {
     nodes_[s].attempt = plan_.attempt(s);
@@ -540,6 +533,18 @@ void Execution::BeginStop(StopRequest request) {
   // all of them.
   Flush(journal::Durability::kCrashSafe);
   MaybeFinish();
+}
+
+void Execution::RecordStopRequest(const StopRequest& request, bool joined) {
+  json::object o;
+  o["requestedBy"] = request.requester.name;
+  o["reason"] = StopReasonName(request.reason);
+  if (!request.note.empty()) o["note"] = request.note;
+  o["graceMs"] = request.grace_ms ? json::value(*request.grace_ms) : json::value(nullptr);
+  if (joined) o["joined"] = true;
+  Record(jk::kExecutionStopRequested, ToJson(o));
+  // Write-ahead: the request is durable before anything is signalled for it.
+  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
 }
 
 void Execution::KillNow() {
@@ -634,8 +639,10 @@ void Execution::Stop(StopRequest request, ViewCallback accepted, StopCallback do
   };
   if (state_ == ExecutionState::kStopping) {
     // Joins the stop in progress: same result, whoever asked. A grace of its own can only
-    // bring SIGKILL forward: every tree's earlier deadline wins.
+    // bring SIGKILL forward: every tree's earlier deadline wins. The request is journaled
+    // like the first one, so the audit names everyone who asked.
     if (done) stop_waiters_.push_back(std::move(done));
+    RecordStopRequest(request, /*joined=*/true);
     if (request.grace_ms) {
       for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
         if (nodes_[i].tree) TerminateNode(i, milliseconds(*request.grace_ms));

@@ -93,6 +93,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
   // Why a node's tree is being signalled: "timeout", "shutdown" or "stop".
   const char* SignalWhy(const NodeRun& run) const;
   void BeginStop(StopRequest request);
+  // Journals a stop request (durably, before any signal it causes); `joined` when it joins
+  // the stop in progress.
+  void RecordStopRequest(const StopRequest& request, bool joined);
   // paused -> running without a request: thaws, re-arms the clocks, schedules.
   void Unpause();
   void MaybeFinish();

@@ -270,9 +270,19 @@ TEST_F(WardendServingTest, SecondSignalKillsAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(10))
       << "the 30 s grace was cut short";
   CommandResult audit = Warden({"audit", "stops", "--db", data_ + "/warden.db", "--json"});
-  json::value stops = Parse(audit.out);
-  ASSERT_EQ(stops.as_array().size(), 1u);
-  EXPECT_EQ(stops.as_array()[0].at("nodes_killed").as_int64(), 1);
+  // The first signal began the stop under the daemon's grace; the second joined it with
+  // grace 0. Both are in the audit, with the stop's one outcome.
+  json::array stops = Parse(audit.out).as_array();
+  ASSERT_EQ(stops.size(), 2u) << audit.out;
+  EXPECT_EQ(stops[0].at("grace_ms").as_int64(), 30000);
+  EXPECT_EQ(stops[0].at("joined").as_int64(), 0);
+  EXPECT_EQ(stops[1].at("grace_ms").as_int64(), 0);
+  EXPECT_EQ(stops[1].at("joined").as_int64(), 1);
+  for (const json::value& stop : stops) {
+    EXPECT_EQ(stop.at("reason").as_string(), "server_shutdown");
+    EXPECT_EQ(stop.at("nodes_killed").as_int64(), 1);
+    EXPECT_EQ(stop.at("status").as_string(), "stopped");
+  }
 }
 
 }  // namespace

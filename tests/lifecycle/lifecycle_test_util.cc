@@ -256,7 +256,7 @@ std::vector<StopRow> LifecycleTest::StopRows(const std::string& id) {
                           "SELECT execution_id, stop_seq, requested_at, requested_by, reason, "
                           "note, grace_ms, completed_at, status, final_cost_usd, "
                           "nodes_completed, nodes_failed, nodes_total, duration_ms, "
-                          "nodes_killed, nodes_unkillable, journaled "
+                          "nodes_killed, nodes_unkillable, journaled, joined "
                           "FROM stops WHERE execution_id = ? ORDER BY stop_seq");
   query.bind(1, id);
   std::vector<StopRow> rows;
@@ -279,6 +279,7 @@ std::vector<StopRow> LifecycleTest::StopRows(const std::string& id) {
     row.nodes_killed = OptInt(query.getColumn(14));
     row.nodes_unkillable = OptInt(query.getColumn(15));
     row.journaled = OptInt(query.getColumn(16));
+    row.joined = query.getColumn(17).getInt64();
     rows.push_back(std::move(row));
   }
   return rows;

@@ -96,6 +96,7 @@ struct StopRow {
   std::optional<int64_t> grace_ms, completed_at, nodes_completed, nodes_failed, nodes_total,
       duration_ms, nodes_killed, nodes_unkillable, journaled;
   std::optional<double> final_cost_usd;
+  int64_t joined = 0;  // 1: the request joined a stop already in progress
 };
 // One row of the `executions` view.
 struct ExecutionRow {

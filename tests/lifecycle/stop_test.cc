@@ -151,10 +151,25 @@ TEST_F(LifecycleTest, SecondStopWhileStoppingJoinsAndGetsTheSameResult) {
   EXPECT_EQ(b.execution_id, id);
   EXPECT_EQ(runner_->Tree("slow")->terminate_graces().size(), 1u)
       << "the join does not terminate again";
+  // Both requests are in the audit: the first began the stop, the second joined it, and
+  // both rows report the stop's one outcome.
   auto rows = StopRows(id);
-  ASSERT_FALSE(rows.empty());
+  ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].reason, "user_abort");
   EXPECT_EQ(rows[0].note, "first");
+  EXPECT_EQ(rows[0].joined, 0);
+  EXPECT_EQ(rows[1].reason, "server_shutdown");
+  EXPECT_EQ(rows[1].note, "second");
+  EXPECT_EQ(rows[1].joined, 1);
+  EXPECT_GT(rows[1].stop_seq, rows[0].stop_seq);
+  for (const StopRow& row : rows) {
+    EXPECT_EQ(row.status, "stopped");
+    EXPECT_EQ(row.completed_at, a.stopped_at);
+    EXPECT_EQ(row.nodes_total, 1);
+  }
+  EXPECT_EQ(manager_->stats().stops_by_reason["user_abort"], 1u);
+  EXPECT_EQ(manager_->stats().stops_by_reason["server_shutdown"], 0u)
+      << "a join is not a stop of its own";
   EXPECT_EQ(EventsOf(id, journal::kind::kExecutionStopCompleted).size(), 1u);
   EXPECT_EQ(EventsOf(id, journal::kind::kExecutionStopped).size(), 1u);
 }
@@ -391,7 +406,16 @@ TEST_F(LifecycleTest, JoiningStopWithAShorterGraceBringsSigkillForward) {
   ASSERT_TRUE(first->ok() && second->ok());
   EXPECT_EQ((*first)->nodes_killed, 1);
   EXPECT_EQ((*second)->nodes_killed, 1) << "the same result for both";
-  EXPECT_EQ(StopRows(id).size(), 1u);
+  auto rows = StopRows(id);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].grace_ms, std::nullopt) << "the first request gave no grace";
+  EXPECT_EQ(rows[1].grace_ms, 0);
+  EXPECT_EQ(rows[1].note, "now");
+  EXPECT_EQ(rows[1].joined, 1);
+  for (const StopRow& row : rows) {
+    EXPECT_EQ(row.nodes_killed, 1) << "the SIGKILL is the stop's, whichever request it followed";
+    EXPECT_EQ(row.nodes_unkillable, 0);
+  }
 }
 
 TEST_F(LifecycleTest, JoiningStopWithALongerGraceChangesNothing) {

@@ -21,7 +21,7 @@ Status PrintAudit(const std::string& db_path, const std::string& view, bool json
     SQLite::Database db(db_path, SQLite::OPEN_READONLY);
     db.setBusyTimeout(5000);
     SQLite::Statement q(db, "SELECT * FROM " + view + " ORDER BY " +
-                                (view == "stops" ? "requested_at" : "found_at"));
+                                (view == "stops" ? "requested_at, stop_seq" : "found_at"));
     for (int i = 0; i < q.getColumnCount(); ++i) names.emplace_back(q.getColumnName(i));
     while (q.executeStep()) {
       std::vector<std::string> row;
