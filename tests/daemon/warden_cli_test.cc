@@ -282,5 +282,21 @@ TEST_F(WardenCliTest, UnreachableDaemonExits69AndSaysWhere) {
   EXPECT_EQ(Warden({"run"}).exit_code, 64);
 }
 
+TEST_F(WardenCliTest, AMissingArgumentIsNamedAsTheUsageLineShowsIt) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"run"}, "warden: missing SPEC\n"},
+      {{"stop"}, "warden: missing ID\n"},
+      {{"stop", "--grace-ms", "5"}, "warden: missing ID\n"},
+      {{"logs", "some-id"}, "warden: missing NODE\n"},
+      {{"audit"}, "warden: missing VIEW\n"},
+  };
+  for (const auto& [args, want] : cases) {
+    CommandResult r = Warden(args);
+    EXPECT_EQ(r.exit_code, 64) << args[0];
+    EXPECT_EQ(r.err.rfind(want, 0), 0u) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("usage: warden " + args[0]), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace warden::testing

@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <iostream>
 
 #include "output.h"
@@ -18,25 +19,6 @@ namespace {
 
 // Parses `args` against `options` plus the positional arguments `names` (all required).
 // Prints the usage and returns false on an error.
-bool ParseArgs(const Args& args, po::options_description& options,
-               const std::vector<std::string>& names, po::variables_map& vm,
-               const std::string& usage) {
-  po::options_description all;
-  all.add(options);
-  po::positional_options_description positional;
-  for (const auto& name : names) {
-    all.add_options()(name.c_str(), po::value<std::string>()->required());
-    positional.add(name.c_str(), 1);
-  }
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "warden: " << e.what() << "\nusage: " << usage << "\n" << options;
-    return false;
-  }
-  return true;
-}
 
 // GET or POST `target`; on success parses the JSON body into `body`. Returns -1 when the
 // caller should go on, else the exit status.
@@ -56,6 +38,35 @@ int CallJson(const DaemonClient& client, std::string_view method, const std::str
 }
 
 }  // namespace
+
+bool ParseArgs(const Args& args, po::options_description& options,
+               const std::vector<std::string>& names, po::variables_map& vm,
+               const std::string& usage) {
+  po::options_description all;
+  all.add(options);
+  po::positional_options_description positional;
+  for (const auto& name : names) {
+    all.add_options()(name.c_str(), po::value<std::string>()->required());
+    positional.add(name.c_str(), 1);
+  }
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    for (const auto& name : names) {
+      // Named as the usage line shows it, not as the internal option "--id".
+      if (!vm.count(name)) {
+        std::string shown = name;
+        for (char& c : shown) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        std::cerr << "warden: missing " << shown << "\nusage: " << usage << "\n" << options;
+        return false;
+      }
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "warden: " << e.what() << "\nusage: " << usage << "\n" << options;
+    return false;
+  }
+  return true;
+}
 
 int ReportFailure(const Status& status) {
   std::cerr << "warden: " << status.message() << "\n";

@@ -2,6 +2,7 @@
 // the arguments after its name and returns the process exit status.
 #pragma once
 
+#include <boost/program_options.hpp>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,12 @@ int Events(const DaemonClient& client, const Args& args);
 // Defined in run_command.cc.
 int Run(const DaemonClient& client, const Args& args);
 
+// Parses a subcommand's `args`: `options`, then the positional arguments `names`, each
+// required (a missing one is named as the usage line shows it, e.g. "missing ID"). On a
+// usage error prints it with `usage` and returns false (exit with kExitUsage).
+bool ParseArgs(const Args& args, boost::program_options::options_description& options,
+               const std::vector<std::string>& names, boost::program_options::variables_map& vm,
+               const std::string& usage);
 // Prints "warden: MESSAGE" for a failed call and returns 69 (daemon unreachable) or 1.
 int ReportFailure(const Status& status);
 // Prints the daemon's error message for a non-2xx reply and returns 1.

@@ -21,20 +21,12 @@ int Audit(const std::vector<std::string>& args) {
   po::options_description options("warden audit stops|orphans");
   options.add_options()("db", po::value(&db), "the journal file (default: the daemon's)")(
       "json", po::bool_switch(&json), "print JSON");
-  po::positional_options_description positional;
-  positional.add("view", 1);
-  std::string view;
-  po::options_description all;
-  all.add(options).add_options()("view", po::value(&view)->required());
-  try {
-    po::variables_map vm;
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "warden audit: " << e.what() << "\nusage: warden audit stops|orphans [--db PATH] "
-              << "[--json]\n";
+  po::variables_map vm;
+  if (!warden::cli::ParseArgs(args, options, {"view"}, vm,
+                              "warden audit stops|orphans [--db PATH] [--json]")) {
     return kExitUsage;
   }
+  const std::string view = vm["view"].as<std::string>();
   if (db.empty()) db = warden::daemon::DefaultDataDir() + "/warden.db";
   warden::Status s = warden::cli::PrintAudit(db, view, json, std::cout);
   if (!s.ok()) {

@@ -293,17 +293,8 @@ int Run(const DaemonClient& client, const Args& args) {
   options.add_options()("detach,d", po::bool_switch(&detach),
                         "print the execution id and return at once")(
       "json", po::bool_switch(&as_json), "print JSON");
-  po::options_description all;
-  all.add(options).add_options()("spec", po::value<std::string>()->required());
-  po::positional_options_description positional;
-  positional.add("spec", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "warden: " << e.what() << "\nusage: warden run SPEC.json|- [--detach] [--json]\n"
-              << options;
+  if (!ParseArgs(args, options, {"spec"}, vm, "warden run SPEC.json|- [--detach] [--json]")) {
     return kExitUsage;
   }
   auto text = ReadSpec(vm["spec"].as<std::string>());
