@@ -185,8 +185,9 @@ Status Execution::Start(const Requester& requester) {
   if (Status h = ctx_.log.health(); !h.ok()) {
     return Status::Unavailable("start refused: the journal has failed (" + h.message() + ")");
   }
+  const size_t mark = ctx_.log.pending_count();
   Record(jk::kExecutionStarted, ToJson({{"requestedBy", requester.name}}));
-  WARDEN_RETURN_IF_ERROR(Commit(journal::Durability::kDurable));
+  WARDEN_RETURN_IF_ERROR(ctx_.log.CommitRequest(mark, journal::Durability::kDurable));
   state_ = *to;
   started_at_ = WallMs();
   if (!ctx_.options.log_dir.empty()) {
@@ -727,10 +728,11 @@ void Execution::Resume(const Requester& requester, ViewCallback done) {
     return;
   }
   Clock::duration paused = Now() - *paused_since_;
+  const size_t mark = ctx_.log.pending_count();
   Record(jk::kExecutionResumed,
          ToJson({{"requestedBy", requester.name},
                  {"pausedMs", duration_cast<milliseconds>(paused).count()}}));
-  if (Status c = Commit(journal::Durability::kDurable); !c.ok()) {
+  if (Status c = ctx_.log.CommitRequest(mark, journal::Durability::kDurable); !c.ok()) {
     boost::asio::post(ctx_.io, [done, c] { done(c); });
     return;
   }

@@ -111,12 +111,19 @@ Result<ExecutionManager::Created> ExecutionManager::Create(std::string_view spec
   std::string id = impl_->NewId();
   auto e =
       std::make_shared<Execution>(impl_->ctx, id, std::move(*dag), impl_->options.clock->WallMs());
+  const size_t mark = impl_->log.pending_count();
   e->RecordCreated(requester);
   // Acknowledged means durable: the creation is fsynced before the client hears of it.
-  WARDEN_RETURN_IF_ERROR(impl_->log.Commit(journal::Durability::kDurable));
+  WARDEN_RETURN_IF_ERROR(impl_->log.CommitRequest(mark, journal::Durability::kDurable));
   impl_->executions.emplace(id, e);
   if (request_id) impl_->by_request_id.emplace(*request_id, id);
-  if (start) WARDEN_RETURN_IF_ERROR(e->Start(requester));
+  if (start) {
+    if (Status s = e->Start(requester); !s.ok()) {
+      // The creation is journaled and the execution exists (idle): say so, or a client
+      // that retries would make a second one.
+      return Status(s.code(), "execution " + id + " was created but not started: " + s.message());
+    }
+  }
   return Created{e->View(), false};
 }
 

@@ -61,6 +61,19 @@ Status TransitionLog::Commit(journal::Durability durability) {
   return Status::Ok();
 }
 
+Status TransitionLog::CommitRequest(size_t mark, journal::Durability durability) {
+  Status s = Commit(durability);
+  if (!s.ok() && journal_.health().ok() && mark < pending_.size()) {
+    for (auto it = pending_.begin() + static_cast<std::ptrdiff_t>(mark); it != pending_.end();
+         ++it) {
+      spdlog::warn("refused while the journal is busy, withdrawn: {} {}", it->execution_id,
+                   it->kind);
+    }
+    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(mark), pending_.end());
+  }
+  return s;
+}
+
 void TransitionLog::Notify(const std::vector<journal::Event>& batch) {
   if (listeners_.empty()) return;
   // A listener may unsubscribe (or subscribe) while it is called: iterate over a copy of the

@@ -46,6 +46,15 @@ class TransitionLog {
   //    handed to the subscribers with seq 0 (not journaled), and dropped.
   Status Commit(journal::Durability durability);
 
+  // How many events are queued: the mark to pass to CommitRequest, taken before a request's
+  // events are added.
+  size_t pending_count() const { return pending_.size(); }
+  // Commits a client's request whose events were queued after `mark`. Like Commit, except
+  // when the journal is only busy: then the request is refused, so its events are withdrawn
+  // (a refused create or start must not reach the journal later); the events queued before
+  // `mark` stay for the retry.
+  Status CommitRequest(size_t mark, journal::Durability durability);
+
   // Commits (crash-safe) whatever is queued once the handlers already queued on the
   // io_context have run: the completions of one wake-up, such as the exits of a mass stop,
   // share one transaction. An earlier Commit takes the events with it.
