@@ -76,6 +76,53 @@ Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group) {
   return pids;
 }
 
+namespace {
+
+// The groups directly below `group` (its subdirectories).
+std::vector<std::filesystem::path> ChildGroups(const std::filesystem::path& group) {
+  std::vector<std::filesystem::path> children;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(group, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_directory(type_ec)) children.push_back(it->path());
+  }
+  return children;
+}
+
+void AddTreeProcs(const std::filesystem::path& group, int depth,
+                  std::vector<CgroupMember>& members) {
+  for (const auto& child : ChildGroups(group)) {
+    Result<std::vector<pid_t>> pids = ReadCgroupProcs(child);
+    if (!pids.ok()) continue;  // removed meanwhile
+    for (pid_t pid : *pids) members.push_back({pid, child});
+    // cgroup v2 nests at most as deep as cgroup.max.depth allows; a bound keeps a
+    // pathological tree from recursing without end.
+    if (depth < 32) AddTreeProcs(child, depth + 1, members);
+  }
+}
+
+}  // namespace
+
+Result<std::vector<CgroupMember>> ReadCgroupTreeProcs(const std::filesystem::path& group) {
+  Result<std::vector<pid_t>> pids = ReadCgroupProcs(group);
+  if (!pids.ok()) return pids.status();
+  std::vector<CgroupMember> members;
+  members.reserve(pids->size());
+  for (pid_t pid : *pids) members.push_back({pid, group});
+  AddTreeProcs(group, 1, members);
+  return members;
+}
+
+int RemoveCgroupTree(const std::filesystem::path& group) {
+  int first_error = 0;
+  for (const auto& child : ChildGroups(group)) {
+    int err = RemoveCgroupTree(child);
+    if (err != 0 && first_error == 0) first_error = err;
+  }
+  if (::rmdir(group.c_str()) != 0 && errno != ENOENT && first_error == 0) first_error = errno;
+  return first_error;
+}
+
 bool ProcessInCgroup(pid_t pid, const std::filesystem::path& group) {
   Result<std::string> text = ReadWhole("/proc/" + std::to_string(pid) + "/cgroup");
   if (!text.ok()) return false;

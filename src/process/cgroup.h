@@ -26,6 +26,22 @@ Result<CgroupEvents> ReadCgroupEvents(int events_fd);
 // Reads <group>/cgroup.procs: the member pids (empty when the group is empty).
 Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group);
 
+// One member of a group or of a group below it.
+struct CgroupMember {
+  pid_t pid = 0;
+  std::filesystem::path group;  // the group whose cgroup.procs listed it
+};
+
+// Reads the cgroup.procs of <group> and of every group below it: a node may make groups of
+// its own inside the one it was given, and its processes there are still its own. NotFound
+// when <group> is gone; a group below that vanishes meanwhile is skipped.
+Result<std::vector<CgroupMember>> ReadCgroupTreeProcs(const std::filesystem::path& group);
+
+// Removes <group> and every group below it, deepest first. Returns 0, or the errno of the
+// first rmdir that failed (EBUSY: a group still has members). A missing group is not an
+// error.
+int RemoveCgroupTree(const std::filesystem::path& group);
+
 // Whether process `pid` is in cgroup `group` (an absolute path under the cgroup2 mount), per
 // /proc/PID/cgroup. Used after pidfd_open of a pid read from cgroup.procs: the pidfd pins
 // the process, so a pid recycled in between is caught here.

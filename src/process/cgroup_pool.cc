@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "process/cgroup.h"
+
 namespace warden::process {
 
 CgroupPool::CgroupPool(std::filesystem::path root, size_t target)
@@ -36,8 +38,8 @@ CgroupPool::~CgroupPool() {
     slot.events.Reset();
     ::rmdir(slot.path.c_str());
   }
-  for (const auto& path : removals_) ::rmdir(path.c_str());
-  for (const auto& path : busy_) ::rmdir(path.c_str());
+  for (const auto& path : removals_) (void)RemoveCgroupTree(path);
+  for (const auto& path : busy_) (void)RemoveCgroupTree(path);
 }
 
 Result<CgroupSlot> CgroupPool::Make() {
@@ -102,7 +104,7 @@ void CgroupPool::RemoveLeftovers() {
     std::string pid = name.substr(5, dash - 5);
     if (pid.find_first_not_of("0123456789") != std::string::npos || pid == own) continue;
     if (::access(("/proc/" + pid).c_str(), F_OK) == 0) continue;  // that daemon still runs
-    ::rmdir(path.c_str());
+    (void)RemoveCgroupTree(path);
   }
 }
 
@@ -115,7 +117,9 @@ void CgroupPool::Work() {
   auto has_work = [&] { return stopping_ || removals_ready() || ready_.size() < target_; };
   for (;;) {
     if (removals_.empty()) {
-      wake_.wait(lock, has_work);
+      // A first removal ends this wait as well, so that the next one waits for its due time
+      // (has_work alone would keep waiting past it, until some other notification).
+      wake_.wait(lock, [&] { return has_work() || !removals_.empty(); });
     } else {
       wake_.wait_until(lock, removals_due_, has_work);
     }
@@ -126,7 +130,8 @@ void CgroupPool::Work() {
       lock.unlock();
       std::vector<std::filesystem::path> busy;
       for (const auto& path : batch) {
-        if (::rmdir(path.c_str()) != 0 && errno == EBUSY) busy.push_back(path);
+        // A node may have made groups of its own inside: they go first.
+        if (RemoveCgroupTree(path) == EBUSY) busy.push_back(path);
       }
       lock.lock();
       busy_.insert(busy_.end(), busy.begin(), busy.end());

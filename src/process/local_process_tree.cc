@@ -242,11 +242,13 @@ void LocalProcessTree::SweepCgroup(int signo) {
   const bool also_continue = signo == SIGTERM;
   // No cgroup-wide SIGTERM exists: signal each member through a pidfd and re-read the
   // member list until no new pid appears (a member may fork while we go).
+  // Groups the node made below its own are part of the tree too.
   for (int round = 0; round < 64; ++round) {
-    Result<std::vector<pid_t>> pids = ReadCgroupProcs(identity_.cgroup_path);
-    if (!pids.ok()) break;
+    Result<std::vector<CgroupMember>> members = ReadCgroupTreeProcs(identity_.cgroup_path);
+    if (!members.ok()) break;
     bool any_new = false;
-    for (pid_t pid : *pids) {
+    for (const CgroupMember& member : *members) {
+      const pid_t pid = member.pid;
       if (!signalled_.insert(pid).second) continue;
       any_new = true;
       // Still in the group the group signal went to: it has it already.
@@ -254,7 +256,7 @@ void LocalProcessTree::SweepCgroup(int signo) {
       Result<UniqueFd> pidfd = OpenPidfd(pid);
       // Read from the member list, then pinned by the pidfd: still a member, so not a
       // recycled pid.
-      if (!pidfd.ok() || !ProcessInCgroup(pid, identity_.cgroup_path)) continue;
+      if (!pidfd.ok() || !ProcessInCgroup(pid, member.group)) continue;
       (void)SendSignal(*pidfd, signo);
       if (also_continue) (void)SendSignal(*pidfd, SIGCONT);
     }
@@ -290,8 +292,12 @@ void LocalProcessTree::Thaw() {
 
 std::vector<pid_t> LocalProcessTree::ListMembers() const {
   if (mode_ == ContainmentMode::kCgroup) {
-    Result<std::vector<pid_t>> pids = ReadCgroupProcs(identity_.cgroup_path);
-    return pids.ok() ? *pids : std::vector<pid_t>{};
+    std::vector<pid_t> pids;
+    Result<std::vector<CgroupMember>> members = ReadCgroupTreeProcs(identity_.cgroup_path);
+    if (members.ok()) {
+      for (const CgroupMember& member : *members) pids.push_back(member.pid);
+    }
+    return pids;
   }
   std::vector<pid_t> pids = group_members_;
   pids.insert(pids.end(), escapees_.begin(), escapees_.end());

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -151,6 +153,35 @@ TEST_P(ProcessRunnerTest, EscapeeThatDropsTheCookieIsContainedOnlyByACgroup) {
     ::kill(escapee, SIGKILL);
     EXPECT_TRUE(RunUntil([&] { return !ReadProcStat(escapee).ok(); }));
   }
+}
+
+// A node may make cgroups of its own inside the one it was given (a build sandbox, a
+// nested runner). Its processes there are part of its tree: they get the SIGTERM too, and
+// the groups go with the node's.
+TEST_P(ProcessRunnerTest, ProcessInAGroupTheNodeMadeBelowItsOwnGetsSigterm) {
+  if (GetParam() != ContainmentMode::kCgroup) GTEST_SKIP() << "a cgroup mode case";
+  auto node = Launch({"@helper", "nested-cgroup"});
+  ASSERT_TRUE(RunUntil([&] {
+    return !node->Pids("inner").empty() ||
+           std::any_of(node->notes.begin(), node->notes.end(),
+                       [](const auto& note) { return note.first == "error"; });
+  }));
+  ASSERT_EQ(node->Pids("inner").size(), 1u) << (node->notes.empty() ? "" : node->notes[0].second);
+  const pid_t inner = node->Pids("inner")[0];
+  const std::filesystem::path group = node->tree->identity().cgroup_path;
+  ASSERT_TRUE(ProcessInCgroup(inner, group / "inner"));
+  EXPECT_NE(ReadProcStat(inner)->pgrp, node->tree->identity().pgid) << "no group signal reaches it";
+
+  TerminationReport report = TerminateAndWait(*node, 5000ms);
+  EXPECT_TRUE(report.graceful) << "the inner process exits at SIGTERM";
+  EXPECT_FALSE(report.sigkill_sent_ms.has_value());
+  ASSERT_TRUE(report.tree_empty_ms && report.sigterm_sent_ms);
+  EXPECT_LT(*report.tree_empty_ms - *report.sigterm_sent_ms, 1000);
+  ASSERT_TRUE(RunUntil([&] { return node->Pids("term").size() == 1; }));
+  EXPECT_EQ(node->Pids("term")[0], inner);
+  EXPECT_FALSE(IsAlive(inner));
+  EXPECT_TRUE(RunUntil([&] { return !std::filesystem::exists(group); }, 5s))
+      << group << " and the group inside it are removed once the node ends";
 }
 
 TEST_P(ProcessRunnerTest, PausedTreeThatIsTerminatedExitsGracefully) {

@@ -13,6 +13,10 @@
 //                  and outlives the leader: it exits U microseconds after it is orphaned
 //   slow-term MS   the leader exits at SIGTERM; its child, in the same group, exits MS
 //                  milliseconds after its SIGTERM
+//   nested-cgroup  TERM handler that exits 0; makes the group "inner" inside its own cgroup
+//                  and forks a child that calls setsid(), joins "inner" and writes
+//                  "inner=<pid>" (or "error=<what>"); at SIGTERM the child writes
+//                  "term=<pid>" and exits 0
 //   fds            prints the entries of /proc/self/fd (space separated) and exits 0
 //   exit CODE      exits with CODE
 //   notify TEXT... writes each TEXT and a newline to $WARDEN_NOTIFY_FD, then exits 0
@@ -20,8 +24,10 @@
 //
 // Every process of a tree writes "pid=<pid>" to the notify fd as it starts.
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,6 +177,67 @@ int SlowTerm(int ms) {
   PauseForever();
 }
 
+void WriteNote(const std::string& key, const std::string& value) {
+  std::string line = key + "=" + value + "\n";
+  (void)!::write(NotifyFd(), line.data(), line.size());
+}
+
+// This process's cgroup v2 directory: the cgroup2 mount plus the "0::" path.
+std::string OwnCgroupDir() {
+  std::string mount;
+  if (FILE* f = std::fopen("/proc/self/mountinfo", "r")) {
+    char line[4096];
+    while (mount.empty() && std::fgets(line, sizeof line, f) != nullptr) {
+      const char* dash = std::strstr(line, " - cgroup2 ");
+      char point[2048];
+      if (dash != nullptr && std::sscanf(line, "%*s %*s %*s %*s %2047s", point) == 1) {
+        mount = point;
+      }
+    }
+    std::fclose(f);
+  }
+  std::string path;
+  if (FILE* f = std::fopen("/proc/self/cgroup", "r")) {
+    char line[4096];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "0::", 3) == 0) {
+        path = line + 3;
+        if (!path.empty() && path.back() == '\n') path.pop_back();
+      }
+    }
+    std::fclose(f);
+  }
+  return mount + path;
+}
+
+int NestedCgroup() {
+  signal(SIGTERM, OnTerm);
+  AnnouncePid();
+  const std::string inner = OwnCgroupDir() + "/inner";
+  if (::mkdir(inner.c_str(), 0755) != 0) {
+    WriteNote("error", "mkdir " + inner + ": " + std::strerror(errno));
+    return 1;
+  }
+  if (::fork() == 0) {
+    static char term_line[64];
+    std::snprintf(term_line, sizeof term_line, "term=%d\n", static_cast<int>(::getpid()));
+    signal(SIGTERM, [](int) {
+      (void)!::write(NotifyFd(), term_line, std::strlen(term_line));
+      _exit(0);
+    });
+    ::setsid();  // out of the leader's group: only the cgroup holds it
+    int fd = ::open((inner + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) {
+      WriteNote("error", "join " + inner + ": " + std::strerror(errno));
+      _exit(1);
+    }
+    ::close(fd);
+    WriteNote("inner", std::to_string(::getpid()));
+    PauseForever();
+  }
+  PauseForever();
+}
+
 int ListFds() {
   DIR* dir = ::opendir("/proc/self/fd");
   int own = ::dirfd(dir);
@@ -199,6 +266,7 @@ int main(int argc, char** argv) {
   if (mode == "escape-threaded") return EscapeThreaded();
   if (mode == "escape-linger") return EscapeLinger(argc > 2 ? std::atol(argv[2]) : 0);
   if (mode == "slow-term") return SlowTerm(n);
+  if (mode == "nested-cgroup") return NestedCgroup();
   if (mode == "fds") return ListFds();
   if (mode == "exit") return n;
   if (mode == "notify") {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -113,7 +114,9 @@ bool RunnerFixture::RunUntil(const std::function<bool()>& done, std::chrono::mil
   while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     if (io_.stopped()) io_.restart();
-    io_.run_one_until(deadline);
+    // Wakes at least every 10 ms: `done` may watch something no handler runs for (a
+    // process's exit, a file).
+    io_.run_one_until(std::min(deadline, std::chrono::steady_clock::now() + 10ms));
   }
   return true;
 }
