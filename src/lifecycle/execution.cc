@@ -548,14 +548,6 @@ void Execution::RecordStopRequest(const StopRequest& request, bool joined) {
   if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
 }
 
-void Execution::KillNow() {
-  if (state_ != ExecutionState::kStopping) return;
-  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].tree) TerminateNode(i, milliseconds(0));  // joins: the earlier deadline wins
-  }
-  Flush(journal::Durability::kCrashSafe);
-}
-
 void Execution::MaybeFinish() {
   if (launching_) return;  // LaunchReady calls again when its loop is done
   if (state_ == ExecutionState::kStopping) {

@@ -58,8 +58,6 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void Pause(const Requester& requester, ViewCallback done);
   void Resume(const Requester& requester, ViewCallback done);
   void Stop(StopRequest request, ViewCallback accepted, StopCallback done);
-  // While stopping: SIGKILL every tree now (the grace is cut to zero).
-  void KillNow();
   // The manager is going away: every later callback (process, timer, pause) does nothing,
   // and the trees are left as they are.
   void Detach();

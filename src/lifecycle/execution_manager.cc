@@ -184,9 +184,9 @@ void ExecutionManager::StopAll(bool kill_now, std::function<void()> done) {
     // One grace for every tree: the daemon's, whatever the specs say (a spec's own grace
     // could outlast the service manager's stop timeout).
     request.grace_ms = kill_now ? 0 : impl_->options.default_grace_ms;
-    // A stopping execution joins with its own stop; kill_now cuts its grace as well.
+    // A stopping execution joins with this request: its grace 0 (kill_now) brings SIGKILL
+    // forward there too.
     e->Stop(std::move(request), nullptr, [finish](const Result<StopResult>&) { finish(); });
-    if (kill_now) e->KillNow();
   }
   boost::asio::post(impl_->ctx.io, finish);
 }
