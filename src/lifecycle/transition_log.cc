@@ -7,14 +7,23 @@
 
 namespace warden::lifecycle {
 
-TransitionLog::~TransitionLog() {
-  retry_timer_.cancel();
-  Status s = Commit(journal::Durability::kCrashSafe);
-  // Still queued: the journal was busy, and there is no later retry.
-  for (const auto& e : pending_) {
-    spdlog::error("not journaled ({}): {} {} {} {} {}", s.message(), e.execution_id, e.node_id,
+namespace {
+
+// What the journal did not take stays on stderr, so an operator still has it.
+void LogNotJournaled(const Status& why, const std::vector<journal::Event>& events) {
+  for (const auto& e : events) {
+    spdlog::error("not journaled ({}): {} {} {} {} {}", why.message(), e.execution_id, e.node_id,
                   e.attempt, e.kind, e.payload);
   }
+}
+
+}  // namespace
+
+TransitionLog::~TransitionLog() {
+  retry_timer_.cancel();
+  // Still queued after this: the journal was busy, and there is no later retry.
+  Status s = Commit(journal::Durability::kCrashSafe);
+  LogNotJournaled(s, pending_);
 }
 
 void TransitionLog::Add(std::string execution_id, std::string node_id, int64_t attempt,
@@ -44,9 +53,8 @@ Status TransitionLog::Commit(journal::Durability durability) {
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
+    LogNotJournaled(r.status(), dropped);
     for (auto& e : dropped) {
-      spdlog::error("not journaled ({}): {} {} {} {} {}", r.status().message(), e.execution_id,
-                    e.node_id, e.attempt, e.kind, e.payload);
       e.seq = 0;
       if (e.at_ms == 0) e.at_ms = now_ms;
     }
