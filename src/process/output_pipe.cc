@@ -40,7 +40,11 @@ void OutputPipe::ReadMore() {
   pipe_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                    [self = shared_from_this()](boost::system::error_code ec) {
                      if (ec || !self->pipe_.is_open()) return;
-                     if (self->ReadOnce() != ReadResult::kEnd) self->ReadMore();
+                     // Up to 16 buffers per wake-up: a chatty node costs few loop turns,
+                     // and still cannot hold the thread for long.
+                     ReadResult r = ReadResult::kMore;
+                     for (int i = 0; i < 16 && r == ReadResult::kMore; ++i) r = self->ReadOnce();
+                     if (r != ReadResult::kEnd) self->ReadMore();
                    });
 }
 
