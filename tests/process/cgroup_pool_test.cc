@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 
@@ -38,6 +37,25 @@ bool EventuallyGone(const fs::path& path) {
     std::this_thread::sleep_for(5ms);
   }
   return false;
+}
+
+// Forks a child that joins `group` and pauses; returns its pid once it is a member (or
+// after 5 s, for the caller's check to fail).
+pid_t ForkMemberOf(const fs::path& group) {
+  const std::string procs_path = (group / "cgroup.procs").string();
+  pid_t member = ::fork();
+  if (member == 0) {
+    int fd = ::open(procs_path.c_str(), O_WRONLY);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(1);
+    ::pause();
+    _exit(0);
+  }
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (member > 0 && !ProcessInCgroup(member, group) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  return member;
 }
 
 class CgroupPoolTest : public ::testing::Test {
@@ -74,23 +92,9 @@ TEST_F(CgroupPoolTest, EmptyGroupsOfADeadDaemonAreRemovedAndOthersKept) {
   // A leftover group that still has a member is never removed (nor is the member touched).
   fs::path populated = root_ / ("node-" + std::to_string(DeadPid()) + "-0");
   ASSERT_EQ(::mkdir(populated.c_str(), 0755), 0);
-  std::string procs_path = (populated / "cgroup.procs").string();
-  pid_t member = ::fork();
-  if (member == 0) {
-    int fd = ::open(procs_path.c_str(), O_WRONLY);
-    if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(1);
-    ::pause();
-    _exit(0);
-  }
+  pid_t member = ForkMemberOf(populated);
   ASSERT_GT(member, 0);
-  auto joined = [&] {
-    std::ifstream procs(populated / "cgroup.procs");
-    pid_t pid = 0;
-    return static_cast<bool>(procs >> pid) && pid == member;
-  };
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!joined() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-  ASSERT_TRUE(joined());
+  ASSERT_TRUE(ProcessInCgroup(member, populated));
 
   {
     CgroupPool pool(root_, 2);
@@ -111,19 +115,8 @@ TEST_F(CgroupPoolTest, EmptyGroupsOfADeadDaemonAreRemovedAndOthersKept) {
 TEST_F(CgroupPoolTest, ProcessInCgroupTellsMembersFromOthers) {
   fs::path group = root_ / "members";
   ASSERT_EQ(::mkdir(group.c_str(), 0755), 0);
-  std::string procs_path = (group / "cgroup.procs").string();
-  pid_t member = ::fork();
-  if (member == 0) {
-    int fd = ::open(procs_path.c_str(), O_WRONLY);
-    if (fd < 0 || ::write(fd, "0", 1) != 1) _exit(1);
-    ::pause();
-    _exit(0);
-  }
+  pid_t member = ForkMemberOf(group);
   ASSERT_GT(member, 0);
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!ProcessInCgroup(member, group) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
   EXPECT_TRUE(ProcessInCgroup(member, group));
   EXPECT_FALSE(ProcessInCgroup(::getpid(), group)) << "this process is elsewhere";
   EXPECT_FALSE(ProcessInCgroup(member, root_)) << "a parent group is not the group";

@@ -45,11 +45,13 @@ int NotifyFd() {
   return text == nullptr ? -1 : std::atoi(text);
 }
 
+void WriteNote(const std::string& key, const std::string& value) {
+  std::string line = key + "=" + value + "\n";
+  (void)!::write(NotifyFd(), line.data(), line.size());
+}
+
 void AnnouncePid() {
-  int fd = NotifyFd();
-  if (fd < 0) return;
-  std::string line = "pid=" + std::to_string(::getpid()) + "\n";
-  (void)!::write(fd, line.data(), line.size());
+  if (NotifyFd() >= 0) WriteNote("pid", std::to_string(::getpid()));
 }
 
 void OnTerm(int) { _exit(0); }
@@ -89,44 +91,31 @@ int Ignore(int children) {
   PauseForever();
 }
 
-int Escape(bool wipe_env) {
+enum class Escapee { kPlain, kWithoutCookie, kThreaded };
+
+// The leader forks a child that calls setsid() and forks the escapee, which ignores SIGTERM
+// and writes "escapee=<pid>"; the child exits at once, orphaning it outside the session.
+int Escape(Escapee kind) {
   AnnouncePid();
   pid_t child = ::fork();
   if (child == 0) {
     ::setsid();
     if (::fork() == 0) {
       signal(SIGTERM, SIG_IGN);
-      int fd = NotifyFd();
-      std::string line = "escapee=" + std::to_string(::getpid()) + "\n";
-      (void)!::write(fd, line.data(), line.size());
-      if (wipe_env) {
-        ::close(fd);
+      WriteNote("escapee", std::to_string(::getpid()));
+      if (kind == Escapee::kWithoutCookie) {
+        ::close(NotifyFd());
         char* argv[] = {const_cast<char*>("sleep"), const_cast<char*>("1000"), nullptr};
         char* envp[] = {nullptr};
         ::execve("/bin/sleep", argv, envp);
       }
+      if (kind == Escapee::kThreaded) {
+        pthread_t thread;
+        pthread_create(
+            &thread, nullptr, [](void*) -> void* { PauseForever(); }, nullptr);
+        pthread_exit(nullptr);
+      }
       PauseForever();
-    }
-    _exit(0);
-  }
-  ::waitpid(child, nullptr, 0);
-  PauseForever();
-}
-
-int EscapeThreaded() {
-  AnnouncePid();
-  pid_t child = ::fork();
-  if (child == 0) {
-    ::setsid();
-    if (::fork() == 0) {
-      signal(SIGTERM, SIG_IGN);
-      int fd = NotifyFd();
-      std::string line = "escapee=" + std::to_string(::getpid()) + "\n";
-      (void)!::write(fd, line.data(), line.size());
-      pthread_t thread;
-      pthread_create(
-          &thread, nullptr, [](void*) -> void* { PauseForever(); }, nullptr);
-      pthread_exit(nullptr);
     }
     _exit(0);
   }
@@ -141,14 +130,11 @@ int EscapeLinger(long linger_us) {
     signal(SIGTERM, SIG_IGN);
     pid_t leader = ::getppid();
     ::setsid();
-    int fd = NotifyFd();
     if (::fork() == 0) {
-      std::string line = "escapee=" + std::to_string(::getpid()) + "\n";
-      (void)!::write(fd, line.data(), line.size());
+      WriteNote("escapee", std::to_string(::getpid()));
       PauseForever();
     }
-    std::string line = "middle=" + std::to_string(::getpid()) + "\n";
-    (void)!::write(fd, line.data(), line.size());
+    WriteNote("middle", std::to_string(::getpid()));
     while (::getppid() == leader) ::usleep(20);
     timespec start{};
     ::clock_gettime(CLOCK_MONOTONIC, &start);
@@ -175,11 +161,6 @@ int SlowTerm(int ms) {
     PauseForever();
   }
   PauseForever();
-}
-
-void WriteNote(const std::string& key, const std::string& value) {
-  std::string line = key + "=" + value + "\n";
-  (void)!::write(NotifyFd(), line.data(), line.size());
 }
 
 // This process's cgroup v2 directory: the cgroup2 mount plus the "0::" path.
@@ -261,9 +242,9 @@ int main(int argc, char** argv) {
   int n = argc > 2 ? std::atoi(argv[2]) : 0;
   if (mode == "coop") return Coop(n);
   if (mode == "ignore") return Ignore(n);
-  if (mode == "escape") return Escape(false);
-  if (mode == "escape-clean") return Escape(true);
-  if (mode == "escape-threaded") return EscapeThreaded();
+  if (mode == "escape") return Escape(Escapee::kPlain);
+  if (mode == "escape-clean") return Escape(Escapee::kWithoutCookie);
+  if (mode == "escape-threaded") return Escape(Escapee::kThreaded);
   if (mode == "escape-linger") return EscapeLinger(argc > 2 ? std::atol(argv[2]) : 0);
   if (mode == "slow-term") return SlowTerm(n);
   if (mode == "nested-cgroup") return NestedCgroup();
