@@ -146,14 +146,18 @@ const char* StageName(int stage) {
 
 // The child shares the daemon's memory and thread pointer while other daemon threads run, so
 // it must not touch errno (which lives in the parent thread's TLS): system calls are made
-// directly and return -errno.
-WARDEN_CHILD_CODE long RawSyscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
+// directly and return -errno. Every argument register is set, unused ones to 0: prctl, for
+// one, refuses PR_SET_NO_NEW_PRIVS unless its fifth argument is 0, and an optimised build
+// leaves whatever it likes in a register nobody set.
+WARDEN_CHILD_CODE long RawSyscall(long n, long a = 0, long b = 0, long c = 0, long d = 0,
+                                  long e = 0) {
 #if defined(__x86_64__)
   long ret;
   register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
   __asm__ volatile("syscall"
                    : "=a"(ret)
-                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
                    : "rcx", "r11", "memory");
   return ret;
 #elif defined(__aarch64__)
@@ -162,7 +166,8 @@ WARDEN_CHILD_CODE long RawSyscall(long n, long a = 0, long b = 0, long c = 0, lo
   register long x1 __asm__("x1") = b;
   register long x2 __asm__("x2") = c;
   register long x3 __asm__("x3") = d;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+  register long x4 __asm__("x4") = e;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
   return x0;
 #else
 #error "Warden's spawner needs a raw system call sequence for this architecture"
@@ -207,7 +212,7 @@ WARDEN_CHILD_CODE int ChildMain(void* arg) {
       ChildFail(ctx, kStageCredentials, ret);
     }
   }
-  if ((ret = RawSyscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0)) < 0) {
+  if ((ret = RawSyscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0) {
     ChildFail(ctx, kStageNoNewPrivs, ret);
   }
   if ((ret = RawSyscall(SYS_chdir, reinterpret_cast<long>(ctx->cwd_c))) < 0) {
