@@ -16,7 +16,6 @@
 namespace warden::lifecycle {
 
 namespace json = boost::json;
-namespace jk = journal::kind;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
@@ -51,12 +50,6 @@ std::string SignalName(int sig) {
   return abbrev ? std::string("SIG") + abbrev : std::to_string(sig);
 }
 
-json::value OptionalInt(const std::optional<int>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-
-std::string ToJson(const json::object& o) { return json::serialize(o); }
-
 }  // namespace
 
 Execution::Execution(ManagerContext& ctx, std::string id, dag::Dag dag, int64_t created_at)
@@ -83,16 +76,14 @@ void Execution::Detach() {
   }
 }
 
-void Execution::Record(std::string_view kind, std::string payload, dag::NodeIndex node,
-                       int64_t at_ms) {
+void Execution::Record(const journal::Record& record, dag::NodeIndex node, int64_t at_ms) {
   journal::Event e;
   e.execution_id = id_;
   if (node != kNoNode) {
     e.node_id = dag_->node(node).id;
     e.attempt = nodes_[node].attempt;
   }
-  e.kind = std::string(kind);
-  e.payload = std::move(payload);
+  journal::EncodeTo(record, e);
   e.at_ms = at_ms;
   ctx_.log.Add(std::move(e));
 }
@@ -110,12 +101,8 @@ Status Execution::Commit(journal::Durability durability) {
 }
 
 void Execution::RecordCreated(const Requester& requester) {
-  json::object o;
-  o["name"] = spec().name ? json::value(*spec().name) : json::value(nullptr);
-  if (spec().request_id) o["requestId"] = *spec().request_id;
-  o["requestedBy"] = requester.name;
-  o["spec"] = dag::ExecutionSpecToJson(spec());
-  Record(jk::kExecutionCreated, ToJson(o));
+  Record(journal::ExecutionCreated{spec().name, spec().request_id, requester.name,
+                                   json::serialize(dag::ExecutionSpecToJson(spec()))});
 }
 
 Execution::Clock::duration Execution::PausedTotal(Clock::time_point now) const {
@@ -186,7 +173,7 @@ Status Execution::Start(const Requester& requester) {
     return Status::Unavailable("start refused: the journal has failed (" + h.message() + ")");
   }
   const size_t mark = ctx_.log.pending_count();
-  Record(jk::kExecutionStarted, ToJson({{"requestedBy", requester.name}}));
+  Record(journal::ExecutionStarted{requester.name});
   WARDEN_RETURN_IF_ERROR(ctx_.log.CommitRequest(mark, journal::Durability::kDurable));
   state_ = *to;
   started_at_ = WallMs();
@@ -233,7 +220,7 @@ size_t Execution::LaunchReady(size_t budget) {
       // An earlier launch in this loop failed and stopped the execution.
       nodes_[i].attempt = plan_.attempt(i);
       (void)plan_.MarkStopped(i);
-      Record(jk::kNodeStopped, ToJson({{"reason", StopReasonName(stop_->reason)}}), i);
+      Record(journal::NodeStopped{std::string(StopReasonName(stop_->reason))}, i);
     }
   }
   launching_ = false;
@@ -275,16 +262,10 @@ void Execution::Launch(dag::NodeIndex i) {
   // Write-ahead: the intent (cookie, cgroup) is committed before the process exists, so a
   // crash right after the launch still leaves enough to find it.
   callbacks.on_intent = [this, i, &node](const process::LaunchIntent& intent) {
-    json::object o;
-    o["argv"] = json::value_from(node.argv);
-    o["cwd"] = node.cwd;
-    o["cookie"] = {{"executionId", intent.cookie.execution_id},
-                   {"nodeId", intent.cookie.node_id},
-                   {"attempt", intent.cookie.attempt}};
-    o["cgroup"] =
-        intent.cgroup_path.empty() ? json::value(nullptr) : json::value(intent.cgroup_path);
-    o["containment"] = process::ContainmentModeName(intent.mode);
-    Record(jk::kNodeIntent, ToJson(o), i);
+    Record(journal::NodeIntent{node.argv, node.cwd, intent.cookie.execution_id,
+                               intent.cookie.node_id, intent.cookie.attempt, intent.cgroup_path,
+                               std::string(process::ContainmentModeName(intent.mode))},
+           i);
     return Commit(journal::Durability::kCrashSafe);
   };
   callbacks.on_notify = [self, i, attempt](std::string_view key, std::string_view value) {
@@ -317,7 +298,7 @@ void Execution::Launch(dag::NodeIndex i) {
                  s.message());
     run.exit_code = code;
     run.ended_at = run.started_at;
-    Record(jk::kNodeLaunchFailed, ToJson({{"error", s.message()}, {"exitCode", code}}), i);
+    Record(journal::NodeLaunchFailed{s.message(), code}, i);
     AttemptFailed(i);
     // A retry is ready again; launch it from a fresh turn of the loop, not recursively.
     boost::asio::post(ctx_.io, [self] {
@@ -333,15 +314,9 @@ void Execution::Launch(dag::NodeIndex i) {
   ++running_;
   ++ctx_.running_total;
   ++ctx_.stats.running_nodes;
-  json::object o;
-  o["pid"] = id.pid;
-  o["startTime"] = id.start_ticks;
-  o["bootId"] = id.boot_id;
-  o["pgid"] = id.pgid;
-  o["sid"] = id.sid;
-  o["cgroup"] = id.cgroup_path.empty() ? json::value(nullptr) : json::value(id.cgroup_path);
-  o["containment"] = process::ContainmentModeName(ctx_.runner.containment());
-  Record(jk::kNodeStarted, ToJson(o), i);
+  Record(journal::NodeStarted{id.pid, id.start_ticks, id.boot_id, id.pgid, id.sid, id.cgroup_path,
+                              std::string(process::ContainmentModeName(ctx_.runner.containment()))},
+         i);
   run.timeout_left = milliseconds(node.timeout_ms);
   ArmNodeTimer(i);
 }
@@ -356,7 +331,7 @@ void Execution::OnNotify(dag::NodeIndex i, std::string_view key, std::string_vie
     return;
   }
   nodes_[i].reported = total;
-  Record(jk::kCostReported, ToJson({{"costUsd", total}}), i);
+  Record(journal::CostReported{total}, i);
   Flush(journal::Durability::kCrashSafe);
 }
 
@@ -396,7 +371,7 @@ void Execution::TerminateNode(dag::NodeIndex i, milliseconds grace) {
     // Terminate sends SIGTERM before it returns: journal it now, so that during a long grace
     // (or after a crash in it) the journal shows that it went out.
     run.sigterm_recorded = true;
-    Record(jk::kNodeSignalled, ToJson({{"signal", "SIGTERM"}, {"why", SignalWhy(run)}}), i);
+    Record(journal::NodeSignalled{"SIGTERM", SignalWhy(run)}, i);
   }
 }
 
@@ -421,13 +396,12 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
     run.killed = r.sigkill_sent_ms.has_value();
     run.unkillable = !r.unkillable.empty();
     if (r.sigkill_sent_ms) {
-      Record(jk::kNodeSignalled, ToJson({{"signal", "SIGKILL"}, {"why", "grace_expired"}}), i,
-             *r.sigkill_sent_ms);
+      Record(journal::NodeSignalled{"SIGKILL", "grace_expired"}, i, *r.sigkill_sent_ms);
       ++ctx_.stats.sigkill_escalations;
       if (state_ == ExecutionState::kStopping) ++nodes_killed_;
     }
     if (run.unkillable) {
-      Record(jk::kNodeUnkillable, ToJson({{"pids", json::value_from(r.unkillable)}}), i);
+      Record(journal::NodeUnkillable{{r.unkillable.begin(), r.unkillable.end()}}, i);
       ++nodes_unkillable_;
     }
   }
@@ -435,15 +409,15 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
   run.cost_done += cost;
   run.reported = 0;
   Clock::duration paused = PausedTotal(now) - run.paused_at_launch;
-  json::object o;
-  o["exitCode"] = OptionalInt(run.exit_code);
-  o["signal"] = run.signal ? json::value(SignalName(*run.signal)) : json::value(nullptr);
-  o["graceful"] = !run.killed && !run.unkillable;
-  o["killed"] = run.killed;
-  o["costUsd"] = cost;
-  o["durationMs"] = duration_cast<milliseconds>(now - run.launched).count();
-  o["pausedMs"] = duration_cast<milliseconds>(paused).count();
-  Record(jk::kNodeExited, ToJson(o), i);
+  journal::NodeExited exited;
+  if (run.exit_code) exited.exit_code = *run.exit_code;
+  if (run.signal) exited.signal = SignalName(*run.signal);
+  exited.graceful = !run.killed && !run.unkillable;
+  exited.killed = run.killed;
+  exited.cost_usd = cost;
+  exited.duration_ms = duration_cast<milliseconds>(now - run.launched).count();
+  exited.paused_ms = duration_cast<milliseconds>(paused).count();
+  Record(std::move(exited), i);
 
   ++run.timer_generation;
   run.timer->cancel();
@@ -477,7 +451,7 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
 void Execution::AttemptFailed(dag::NodeIndex i) {
   const bool live = state_ == ExecutionState::kRunning || state_ == ExecutionState::kPaused;
   if (live && plan_.HasRetriesLeft(i)) {
-    Record(jk::kNodeRetryScheduled, ToJson({{"nextAttempt", nodes_[i].attempt + 1}}), i);
+    Record(journal::NodeRetryScheduled{nodes_[i].attempt + 1}, i);
     (void)plan_.MarkRetry(i);
     return;
   }
@@ -485,7 +459,7 @@ void Execution::AttemptFailed(dag::NodeIndex i) {
   if (skipped.ok()) {
     for (dag::NodeIndex s : *skipped) {
       nodes_[s].attempt = plan_.attempt(s);
-      Record(jk::kNodeSkipped, ToJson({{"because", dag_->node(i).id}}), s);
+      Record(journal::NodeSkipped{dag_->node(i).id}, s);
     }
   }
   failed_by_node_ = true;
@@ -515,7 +489,7 @@ void Execution::BeginStop(StopRequest request) {
 
   for (dag::NodeIndex s : plan_.StopPending()) {
     nodes_[s].attempt = plan_.attempt(s);
-    Record(jk::kNodeStopped, ToJson({{"reason", StopReasonName(stop_->reason)}}), s);
+    Record(journal::NodeStopped{std::string(StopReasonName(stop_->reason))}, s);
   }
   if (from_idle) {
     FinishStop();
@@ -537,13 +511,9 @@ void Execution::BeginStop(StopRequest request) {
 }
 
 void Execution::RecordStopRequest(const StopRequest& request, bool joined) {
-  json::object o;
-  o["requestedBy"] = request.requester.name;
-  o["reason"] = StopReasonName(request.reason);
-  if (!request.note.empty()) o["note"] = request.note;
-  o["graceMs"] = request.grace_ms ? json::value(*request.grace_ms) : json::value(nullptr);
-  if (joined) o["joined"] = true;
-  Record(jk::kExecutionStopRequested, ToJson(o));
+  Record(journal::ExecutionStopRequested{request.requester.name,
+                                         std::string(StopReasonName(request.reason)), request.note,
+                                         request.grace_ms, joined});
   // Write-ahead: the request is durable before anything is signalled for it.
   if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
 }
@@ -562,10 +532,12 @@ void Execution::MaybeFinish() {
   state_ = *to;
   ended_at_ = WallMs();
   StopClocks();
-  json::object o;
-  o["costUsd"] = View().cost_usd;
-  if (!all) o["reason"] = "node_failed";
-  Record(all ? jk::kExecutionCompleted : jk::kExecutionFailed, ToJson(o));
+  const double cost = View().cost_usd;
+  if (all) {
+    Record(journal::ExecutionCompleted{cost});
+  } else {
+    Record(journal::ExecutionFailed{cost, "node_failed"});
+  }
   Flush(journal::Durability::kDurable);
 }
 
@@ -602,21 +574,19 @@ void Execution::FinishStop() {
   r.nodes_killed = nodes_killed_;
   r.nodes_unkillable = nodes_unkillable_;
 
-  json::object o;
-  o["status"] = ExecutionStateName(r.status);
-  o["reason"] = StopReasonName(r.reason);
-  o["finalCostUsd"] = r.final_cost_usd;
-  o["nodesCompleted"] = r.summary.nodes_completed;
-  o["nodesFailed"] = r.summary.nodes_failed;
-  o["nodesTotal"] = r.summary.nodes_total;
-  o["durationMs"] = r.summary.duration_ms;
-  o["stoppedAt"] = r.stopped_at;
-  o["journaled"] = stop_journaled_;
-  Record(jk::kExecutionStopCompleted, ToJson(o), kNoNode, r.stopped_at);
-  json::object end;
-  end["costUsd"] = r.final_cost_usd;
-  if (failed) end["reason"] = nodes_unkillable_ > 0 ? "unkillable" : "error";
-  Record(failed ? jk::kExecutionFailed : jk::kExecutionStopped, ToJson(end), kNoNode, r.stopped_at);
+  Record(journal::ExecutionStopCompleted{std::string(ExecutionStateName(r.status)),
+                                         std::string(StopReasonName(r.reason)), r.final_cost_usd,
+                                         r.summary.nodes_completed, r.summary.nodes_failed,
+                                         r.summary.nodes_total, r.summary.duration_ms, r.stopped_at,
+                                         stop_journaled_},
+         kNoNode, r.stopped_at);
+  if (failed) {
+    Record(
+        journal::ExecutionFailed{r.final_cost_usd, nodes_unkillable_ > 0 ? "unkillable" : "error"},
+        kNoNode, r.stopped_at);
+  } else {
+    Record(journal::ExecutionStopped{r.final_cost_usd}, kNoNode, r.stopped_at);
+  }
   if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
   r.journaled = stop_journaled_;
   stop_result_ = r;
@@ -677,7 +647,7 @@ void Execution::Pause(const Requester& requester, ViewCallback done) {
       return;
     }
     if (self->state_ == ExecutionState::kPaused) {
-      self->Record(jk::kExecutionPaused, ToJson({{"requestedBy", requester.name}}));
+      self->Record(journal::ExecutionPaused{requester.name});
       self->Flush(journal::Durability::kDurable);
     }
     done(self->View());
@@ -721,9 +691,7 @@ void Execution::Resume(const Requester& requester, ViewCallback done) {
   }
   Clock::duration paused = Now() - *paused_since_;
   const size_t mark = ctx_.log.pending_count();
-  Record(jk::kExecutionResumed,
-         ToJson({{"requestedBy", requester.name},
-                 {"pausedMs", duration_cast<milliseconds>(paused).count()}}));
+  Record(journal::ExecutionResumed{requester.name, duration_cast<milliseconds>(paused).count()});
   if (Status c = ctx_.log.CommitRequest(mark, journal::Durability::kDurable); !c.ok()) {
     boost::asio::post(ctx_.io, [done, c] { done(c); });
     return;
@@ -790,7 +758,7 @@ void Execution::OnNodeTimeout(dag::NodeIndex i, uint64_t generation) {
   if (generation != run.timer_generation || !run.tree || run.terminating) return;
   if (state_ != ExecutionState::kRunning) return;
   run.timed_out = true;
-  Record(jk::kNodeTimedOut, ToJson({{"timeoutMs", dag_->node(i).timeout_ms}}), i);
+  Record(journal::NodeTimedOut{static_cast<int64_t>(dag_->node(i).timeout_ms)}, i);
   Flush(journal::Durability::kCrashSafe);
   TerminateNode(
       i, milliseconds(dag::GraceMsInForce(std::nullopt, dag_->node(i), spec(),

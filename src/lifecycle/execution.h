@@ -17,6 +17,7 @@
 
 #include "dag/dag.h"
 #include "dag/schedule_plan.h"
+#include "journal/records.h"
 #include "lifecycle/execution_manager.h"
 #include "lifecycle/execution_view.h"
 #include "lifecycle/transition_log.h"
@@ -109,8 +110,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
   Status Commit(journal::Durability durability);
   // Commit for transitions whose failure changes nothing here (see execution.cc).
   void Flush(journal::Durability durability);
-  void Record(std::string_view kind, std::string payload, dag::NodeIndex node = kNoNode,
-              int64_t at_ms = 0);
+  // Queues `record` for the next commit, as this execution's (and `node`'s latest attempt's);
+  // at_ms 0 = stamped when committed.
+  void Record(const journal::Record& record, dag::NodeIndex node = kNoNode, int64_t at_ms = 0);
   int64_t WallMs() const { return ctx_.options.clock->WallMs(); }
   Clock::time_point Now() const { return ctx_.options.clock->Now(); }
 
