@@ -1,5 +1,5 @@
 // The JSON shapes of api.md: Execution, StopResponse and journal rows, built from the
-// lifecycle's plain values. Field names are the contract; see /work/shared/api.md.
+// lifecycle's plain values. Field names are the contract; see docs/api.md.
 #pragma once
 
 #include <boost/json/value.hpp>
