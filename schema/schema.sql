@@ -39,6 +39,9 @@ CREATE INDEX journal_stop_requested ON journal (execution_id)
   WHERE kind = 'execution.stop_requested';
 CREATE INDEX journal_orphan_found ON journal (execution_id)
   WHERE kind = 'orphan.found';
+-- A create that repeats a requestId finds the execution it made, also after a restart.
+CREATE INDEX journal_request_id ON journal (json_extract(payload, '$.requestId'))
+  WHERE kind = 'execution.created';
 
 -- Append-only: UPDATE and DELETE abort, whoever runs them, and so does an insert that names
 -- an existing seq (INSERT OR REPLACE and REPLACE delete the old row without firing DELETE
@@ -163,7 +166,8 @@ WHERE r.kind = 'execution.stop_requested';
 
 -- orphans: one row per recorded node process that crash recovery examined (orphan.found).
 --   execution_id, node_id, attempt   which node attempt the process belonged to
---   pid               the recorded pid
+--   pid               the recorded pid (0 when the daemon died between the intent and the
+--                     identity, and recovery found the tree by its cgroup or cookie)
 --   found_at          when recovery examined it
 --   action            terminated (ended inside the grace after SIGTERM) | killed (needed
 --                     SIGKILL) | unkillable (survived SIGKILL) | gone (ended, or a zombie,
@@ -171,6 +175,13 @@ WHERE r.kind = 'execution.stop_requested';
 --                     now: never signalled) | host_rebooted (different boot: never
 --                     signalled); NULL while recovery is still acting on it
 --   finished_at       when the action finished (found_at for the never-signalled ones)
+--   detection         how the tree was found: pid (the recorded identity), cgroup (the
+--                     recorded cgroup's members) or cookie (WARDEN_* in /proc/PID/environ)
+--   recorded_start_time   the start time journaled at launch (/proc/PID/stat field 22,
+--                     clock ticks since boot); NULL when no identity was recorded
+--   observed_start_time   what /proc showed for that pid at recovery; NULL when no process
+--                     had it
+--   grace_ms          the grace recovery gave the tree between SIGTERM and SIGKILL
 CREATE VIEW orphans AS
 SELECT
   f.execution_id AS execution_id,
@@ -198,6 +209,10 @@ SELECT
       ORDER BY a.seq LIMIT 1),
     CASE WHEN json_extract(f.payload, '$.verdict')
                 IN ('gone', 'zombie', 'pid_reused', 'host_rebooted')
-         THEN f.at_ms END) AS finished_at
+         THEN f.at_ms END) AS finished_at,
+  coalesce(json_extract(f.payload, '$.detection'), 'pid') AS detection,
+  json_extract(f.payload, '$.startTime') AS recorded_start_time,
+  json_extract(f.payload, '$.observedStartTime') AS observed_start_time,
+  json_extract(f.payload, '$.graceMs') AS grace_ms
 FROM journal f
 WHERE f.kind = 'orphan.found';

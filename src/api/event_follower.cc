@@ -9,7 +9,6 @@ namespace warden::api {
 
 Result<std::shared_ptr<EventFollower>> EventFollower::Open(boost::asio::io_context& io,
                                                            lifecycle::ExecutionManager& manager,
-                                                           const journal::Journal& journal,
                                                            const std::string& id,
                                                            int64_t after_seq) {
   auto execution = manager.Get(id);
@@ -21,7 +20,7 @@ Result<std::shared_ptr<EventFollower>> EventFollower::Open(boost::asio::io_conte
   follower->subscription_ = manager.Subscribe(id, [weak](const journal::Event& event) {
     if (auto self = weak.lock()) self->OnEvent(event);
   });
-  auto rows = journal.ReadExecution(id, after_seq);
+  auto rows = manager.ReadEvents(id, after_seq);
   if (!rows.ok()) return rows.status();
   for (const journal::Event& event : *rows) follower->OnEvent(event);
   // An execution that had ended when this call began has nothing more to send, even when

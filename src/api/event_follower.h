@@ -14,7 +14,7 @@
 
 #include "api/http_message.h"
 #include "base/status.h"
-#include "journal/journal.h"
+#include "journal/event.h"
 #include "lifecycle/execution_manager.h"
 
 namespace warden::api {
@@ -22,11 +22,10 @@ namespace warden::api {
 class EventFollower final : public ChunkStream, public std::enable_shared_from_this<EventFollower> {
  public:
   // Follows execution `id` from seq `after_seq` (exclusive). NotFound for an unknown
-  // execution; the journal's error if its rows cannot be read. `manager` and `journal`
-  // must outlive the follower.
+  // execution; the journal's error if its rows cannot be read. `manager` must outlive the
+  // follower.
   static Result<std::shared_ptr<EventFollower>> Open(boost::asio::io_context& io,
                                                      lifecycle::ExecutionManager& manager,
-                                                     const journal::Journal& journal,
                                                      const std::string& id, int64_t after_seq);
   ~EventFollower() override;
 

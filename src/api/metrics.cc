@@ -61,11 +61,9 @@ std::string RenderMetrics(const lifecycle::ExecutionManager& manager,
   std::string out;
   out.reserve(4096);
 
-  std::array<uint64_t, lifecycle::kExecutionStateCount> by_state{};
-  for (const auto& execution : manager.List(/*include_ended=*/true)) {
-    ++by_state[static_cast<size_t>(execution.status)];
-  }
-  Header("warden_executions", "Executions known to the daemon, by state.", "gauge", out);
+  const std::vector<size_t> by_state = manager.CountByState();
+  Header("warden_executions", "Executions this daemon made or restored since it started, by state.",
+         "gauge", out);
   for (int i = 0; i < lifecycle::kExecutionStateCount; ++i) {
     out += fmt::format("warden_executions{{state=\"{}\"}} {}\n",
                        lifecycle::ExecutionStateName(static_cast<ExecutionState>(i)),
@@ -107,6 +105,16 @@ std::string RenderMetrics(const lifecycle::ExecutionManager& manager,
   Header("warden_last_recovery_duration_seconds",
          "Duration of the last crash recovery at start-up (0: none ran).", "gauge", out);
   out += fmt::format("warden_last_recovery_duration_seconds {}\n", metrics.last_recovery_seconds);
+  Header("warden_recovery_node_trees",
+         "Node process trees the last crash recovery examined, by what it did with them.", "gauge",
+         out);
+  const DaemonMetrics::Recovery& r = metrics.recovery;
+  for (const auto& [action, count] :
+       {std::pair{"terminated", r.terminated}, std::pair{"killed", r.killed},
+        std::pair{"unkillable", r.unkillable}, std::pair{"gone", r.gone},
+        std::pair{"pid_reused", r.pid_reused}, std::pair{"host_rebooted", r.host_rebooted}}) {
+    out += fmt::format("warden_recovery_node_trees{{action=\"{}\"}} {}\n", action, count);
+  }
   Header("warden_http_requests_total", "HTTP requests answered.", "counter", out);
   out += fmt::format("warden_http_requests_total {}\n", metrics.http_requests);
   return out;

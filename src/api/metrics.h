@@ -46,6 +46,11 @@ struct DaemonMetrics {
       {0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
   // How long the last crash recovery took; 0 when none ran.
   double last_recovery_seconds = 0;
+  // What it did, node tree by node tree.
+  struct Recovery {
+    int terminated = 0, killed = 0, unkillable = 0, gone = 0, pid_reused = 0, host_rebooted = 0;
+  };
+  Recovery recovery;
   uint64_t http_requests = 0;  // requests answered (any status)
 };
 

@@ -126,9 +126,8 @@ Result<StopBody> ParseStopBody(const Request& request, bool with_execution_id) {
 }  // namespace
 
 RequestHandler::RequestHandler(boost::asio::io_context& io, lifecycle::ExecutionManager& manager,
-                               const journal::Journal& journal, DaemonMetrics& metrics,
-                               HandlerOptions options)
-    : io_(io), manager_(manager), journal_(journal), metrics_(metrics), options_(options) {}
+                               DaemonMetrics& metrics, HandlerOptions options)
+    : io_(io), manager_(manager), metrics_(metrics), options_(options) {}
 
 void RequestHandler::Handle(Request request, Responder respond) {
   ++metrics_.http_requests;
@@ -225,8 +224,10 @@ Response RequestHandler::List(const RequestTarget& target) const {
     return ErrorResponse(
         Status::InvalidArgument("state: must be active or all, not '" + std::string(state) + "'"));
   }
+  auto list = manager_.List(state == "all");
+  if (!list.ok()) return ErrorResponse(list.status());
   json::array executions;
-  for (const auto& execution : manager_.List(state == "all")) {
+  for (const auto& execution : *list) {
     executions.push_back(ExecutionToJson(execution));
   }
   json::object body;
@@ -304,15 +305,14 @@ Response RequestHandler::Events(const RequestTarget& target, const std::string& 
   auto follow = BoolParam(target, "follow", false);
   if (!follow.ok()) return ErrorResponse(follow.status());
   if (*follow) {
-    auto follower = EventFollower::Open(io_, manager_, journal_, id, after);
+    auto follower = EventFollower::Open(io_, manager_, id, after);
     if (!follower.ok()) return ErrorResponse(follower.status());
     Response response;
     response.content_type = "application/x-ndjson";
     response.stream = std::move(*follower);
     return response;
   }
-  if (auto execution = manager_.Get(id); !execution.ok()) return ErrorResponse(execution.status());
-  auto rows = journal_.ReadExecution(id, after);
+  auto rows = manager_.ReadEvents(id, after);
   if (!rows.ok()) return ErrorResponse(rows.status());
   json::array events;
   events.reserve(rows->size());

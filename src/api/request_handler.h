@@ -3,8 +3,8 @@
 //
 // It validates the request (method, query, Content-Type, body), calls the ExecutionManager
 // and turns the answer into api.md's JSON; every failure becomes an error body through
-// ErrorResponse (error_response.h). It never touches processes or SQLite itself, except to
-// read an execution's journal rows for the events endpoint.
+// ErrorResponse (error_response.h). It never touches processes or SQLite itself: history and
+// journal rows come through the manager too.
 //
 // Threading: the io thread only (the manager's). `respond` is called exactly once per
 // request: synchronously for reads and create/start, later for pause, resume and stop.
@@ -17,7 +17,6 @@
 #include "api/http_message.h"
 #include "api/metrics.h"
 #include "api/request_target.h"
-#include "journal/journal.h"
 #include "lifecycle/execution_manager.h"
 
 namespace warden::api {
@@ -30,8 +29,7 @@ class RequestHandler {
  public:
   // Everything passed in must outlive the handler.
   RequestHandler(boost::asio::io_context& io, lifecycle::ExecutionManager& manager,
-                 const journal::Journal& journal, DaemonMetrics& metrics,
-                 HandlerOptions options = {});
+                 DaemonMetrics& metrics, HandlerOptions options = {});
 
   // Answers `request` through `respond` (exactly once; see above).
   void Handle(Request request, Responder respond);
@@ -57,7 +55,6 @@ class RequestHandler {
 
   boost::asio::io_context& io_;
   lifecycle::ExecutionManager& manager_;
-  const journal::Journal& journal_;
   DaemonMetrics& metrics_;
   const HandlerOptions options_;
   bool shutting_down_ = false;

@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
 
   api::HandlerOptions handler_options;
   handler_options.max_body_bytes = manager_options.spec_limits.max_spec_bytes;
-  api::RequestHandler handler(io, manager, **journal, metrics, handler_options);
+  api::RequestHandler handler(io, manager, metrics, handler_options);
   api::ServerOptions server_options;
   server_options.max_body_bytes = handler_options.max_body_bytes;
   api::HttpServer server(io, handler, server_options);

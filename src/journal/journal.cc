@@ -242,7 +242,7 @@ Result<std::vector<Event>> Journal::ReadAll(int64_t after_seq, int64_t limit) co
 // The two conditions match the partial indexes journal_created and journal_terminal exactly,
 // so SQLite answers from them instead of the whole history.
 const char* const Journal::kNonTerminalQuery =
-    "SELECT c.seq, c.execution_id FROM journal c "
+    "SELECT c.seq, c.execution_id FROM journal c INDEXED BY journal_created "
     "WHERE c.kind = 'execution.created' AND NOT EXISTS ("
     "SELECT 1 FROM journal t WHERE t.execution_id = c.execution_id "
     "AND t.kind IN ('execution.stopped', 'execution.completed', 'execution.failed'))";
@@ -263,6 +263,52 @@ Result<std::vector<std::string>> Journal::NonTerminalExecutionIds() const {
     return Status::IoError("journal " + path_ + ": reading: " + ex.what());
   }
   return ids;
+}
+
+Result<std::vector<std::string>> Journal::ExecutionIds(const std::string& after_id,
+                                                       int64_t limit) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  try {
+    SQLite::Statement q(*db_,
+                        "SELECT execution_id FROM journal INDEXED BY journal_created "
+                        "WHERE kind = 'execution.created' AND execution_id > ? "
+                        "ORDER BY execution_id LIMIT ?");
+    q.bind(1, after_id);
+    q.bind(2, static_cast<int64_t>(limit));
+    while (q.executeStep()) ids.push_back(q.getColumn(0).getString());
+  } catch (const SQLite::Exception& ex) {
+    return Status::IoError("journal " + path_ + ": reading: " + ex.what());
+  }
+  return ids;
+}
+
+Result<std::string> Journal::NewestExecutionId() const {
+  std::lock_guard lock(mu_);
+  try {
+    SQLite::Statement q(*db_,
+                        "SELECT max(execution_id) FROM journal INDEXED BY journal_created "
+                        "WHERE kind = 'execution.created'");
+    if (q.executeStep() && !q.getColumn(0).isNull()) return q.getColumn(0).getString();
+  } catch (const SQLite::Exception& ex) {
+    return Status::IoError("journal " + path_ + ": reading: " + ex.what());
+  }
+  return std::string();
+}
+
+Result<std::string> Journal::FindByRequestId(const std::string& request_id) const {
+  std::lock_guard lock(mu_);
+  try {
+    SQLite::Statement q(*db_,
+                        "SELECT execution_id FROM journal INDEXED BY journal_request_id "
+                        "WHERE kind = 'execution.created' "
+                        "AND json_extract(payload, '$.requestId') = ? ORDER BY seq LIMIT 1");
+    q.bind(1, request_id);
+    if (q.executeStep()) return q.getColumn(0).getString();
+  } catch (const SQLite::Exception& ex) {
+    return Status::IoError("journal " + path_ + ": reading: " + ex.what());
+  }
+  return std::string();
 }
 
 }  // namespace warden::journal

@@ -88,6 +88,17 @@ class Journal {
   // (stopped, completed, failed), oldest first. Uses the partial indexes; never scans history.
   Result<std::vector<std::string>> NonTerminalExecutionIds() const;
 
+  // Ids of every execution in the journal (those with an `execution.created` event), in id
+  // order, which is creation order; at most `limit`, starting after `after_id` (empty: from
+  // the first). Reads the partial index only.
+  Result<std::vector<std::string>> ExecutionIds(const std::string& after_id = "",
+                                                int64_t limit = -1) const;
+  // The greatest execution id in the journal (ids sort by creation time), or an empty string.
+  Result<std::string> NewestExecutionId() const;
+  // The execution whose `execution.created` carries `request_id`, or an empty string.
+  // Uses the requestId index.
+  Result<std::string> FindByRequestId(const std::string& request_id) const;
+
   // The query behind NonTerminalExecutionIds (public so that its plan can be checked).
   static const char* const kNonTerminalQuery;
 

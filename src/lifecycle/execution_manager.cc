@@ -6,9 +6,12 @@
 #include <random>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "dag/dag.h"
 #include "dag/spec_parser.h"
 #include "lifecycle/execution.h"
+#include "lifecycle/execution_history.h"
 #include "lifecycle/transition_log.h"
 
 namespace warden::lifecycle {
@@ -16,8 +19,9 @@ namespace warden::lifecycle {
 struct ExecutionManager::Impl {
   Impl(boost::asio::io_context& io, journal::Journal& journal, process::ProcessRunner& runner,
        ManagerOptions opts)
-      : options(std::move(opts)), log(journal, io), ctx{io,    log, runner,  options,
-                                                        stats, 0,   nullptr, nullptr} {
+      : options(std::move(opts)), journal(journal), log(journal, io), ctx{io,      log,    runner,
+                                                                          options, stats,  0,
+                                                                          nullptr, nullptr} {
     std::random_device rd;
     instance_tag = rd() & 0xffffff;
   }
@@ -25,6 +29,28 @@ struct ExecutionManager::Impl {
   std::shared_ptr<Execution> Find(const std::string& id) const {
     auto it = executions.find(id);
     return it == executions.end() ? nullptr : it->second;
+  }
+
+  // An execution this manager does not hold, rebuilt from the journal. Ended executions never
+  // change, so their folds are kept (a bounded number, the oldest dropped first).
+  Result<std::shared_ptr<const ExecutionHistory>> History(const std::string& id) const {
+    if (auto it = history_cache.find(id); it != history_cache.end()) return it->second;
+    auto events = journal.ReadExecution(id);
+    if (!events.ok()) return events.status();
+    if (events->empty()) return Status::NotFound("no execution " + id);
+    auto history = ExecutionHistory::Fold(*events);
+    if (!history.ok()) {
+      if (history.status().code() == StatusCode::kNotFound) {
+        return Status::NotFound("no execution " + id);
+      }
+      return Status(history.status().code(), "execution " + id + ": " + history.status().message());
+    }
+    auto shared = std::make_shared<const ExecutionHistory>(std::move(*history));
+    if (IsTerminal(shared->view().status)) {
+      if (history_cache.size() >= kHistoryCacheSize) history_cache.erase(history_cache.begin());
+      history_cache.emplace(id, shared);
+    }
+    return shared;
   }
 
   // Ids are 22 hex digits: the creation time in ms, a counter for ids made in the same ms,
@@ -65,8 +91,11 @@ struct ExecutionManager::Impl {
     if (waiting_set.insert(id).second) waiting.push_back(id);
   }
 
+  static constexpr size_t kHistoryCacheSize = 256;
+
   ManagerOptions options;
   ManagerStats stats;
+  journal::Journal& journal;
   TransitionLog log;
   ManagerContext ctx;
   std::map<std::string, std::shared_ptr<Execution>> executions;  // by id = creation order
@@ -77,6 +106,8 @@ struct ExecutionManager::Impl {
   int64_t last_id_ms = 0;
   unsigned id_counter = 0;
   unsigned instance_tag = 0;
+  // Folds of ended executions read from the journal, by id (ids sort by creation time).
+  mutable std::map<std::string, std::shared_ptr<const ExecutionHistory>> history_cache;
   // Expires with the manager; subscriptions check it before touching the log.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 };
@@ -100,6 +131,14 @@ Result<ExecutionManager::Created> ExecutionManager::Create(std::string_view spec
     auto it = impl_->by_request_id.find(*spec->request_id);
     if (it != impl_->by_request_id.end()) {
       if (auto e = impl_->Find(it->second)) return Created{e->View(), true};
+    }
+    // Made by an earlier run of the daemon: the journal knows it.
+    auto earlier = impl_->journal.FindByRequestId(*spec->request_id);
+    if (!earlier.ok()) return earlier.status();
+    if (!earlier->empty()) {
+      auto view = Get(*earlier);
+      if (!view.ok()) return view.status();
+      return Created{std::move(*view), true};
     }
   }
   if (Status h = impl_->log.health(); !h.ok()) {
@@ -191,25 +230,103 @@ void ExecutionManager::StopAll(bool kill_now, std::function<void()> done) {
   boost::asio::post(impl_->ctx.io, finish);
 }
 
-Result<ExecutionView> ExecutionManager::Get(const std::string& id) const {
-  auto e = impl_->Find(id);
-  if (!e) return Status::NotFound("no execution " + id);
-  return e->View();
+Status ExecutionManager::Restore() {
+  // New ids must sort after every id an earlier run made, even within the same ms or after
+  // the clock stepped back: go on from the newest one's time and counter.
+  auto newest = impl_->journal.NewestExecutionId();
+  if (!newest.ok()) return newest.status();
+  if (newest->size() >= 16) {
+    unsigned long long ms = 0;
+    unsigned counter = 0;
+    if (std::sscanf(newest->c_str(), "%12llx%4x", &ms, &counter) == 2) {
+      impl_->last_id_ms = std::max(impl_->last_id_ms, static_cast<int64_t>(ms));
+      impl_->id_counter = counter;
+    }
+  }
+  auto ids = impl_->journal.NonTerminalExecutionIds();
+  if (!ids.ok()) return ids.status();
+  for (const std::string& id : *ids) {
+    if (impl_->Find(id)) continue;
+    auto history = impl_->History(id);
+    if (!history.ok()) return history.status();
+    const ExecutionHistory& h = **history;
+    if (h.spec().request_id) impl_->by_request_id.emplace(*h.spec().request_id, id);
+    if (h.view().status != ExecutionState::kIdle) {
+      // Only crash recovery may decide what becomes of an execution that was running.
+      spdlog::warn("execution {} is {} in the journal and not recovered: served read-only", id,
+                   ExecutionStateName(h.view().status));
+      continue;
+    }
+    auto dag = dag::Dag::Build(h.spec(), dag::SpecLimits::Unlimited());
+    if (!dag.ok()) return Status::Corruption("execution " + id + ": " + dag.status().message());
+    impl_->executions.emplace(
+        id, std::make_shared<Execution>(impl_->ctx, id, std::move(*dag), h.view().created_at));
+  }
+  return Status::Ok();
 }
 
-std::vector<ExecutionView> ExecutionManager::List(bool include_ended) const {
+Result<ExecutionView> ExecutionManager::Get(const std::string& id) const {
+  if (auto e = impl_->Find(id)) return e->View();
+  auto history = impl_->History(id);
+  if (!history.ok()) return history.status();
+  return (*history)->view();
+}
+
+Result<std::vector<ExecutionView>> ExecutionManager::List(bool include_ended) const {
   std::vector<ExecutionView> out;
-  for (const auto& [id, e] : impl_->executions) {
-    if (include_ended || IsActive(e->state())) out.push_back(e->View());
+  if (!include_ended) {
+    for (const auto& [id, e] : impl_->executions) {
+      if (IsActive(e->state())) out.push_back(e->View());
+    }
+    return out;
   }
+  auto ids = impl_->journal.ExecutionIds();
+  if (!ids.ok()) return ids.status();
+  // Both lists are in id order: merge them, so that executions whose creation the failed
+  // journal could not record still appear.
+  auto live = impl_->executions.begin();
+  for (const std::string& id : *ids) {
+    for (; live != impl_->executions.end() && live->first < id; ++live) {
+      out.push_back(live->second->View());
+    }
+    if (live != impl_->executions.end() && live->first == id) {
+      out.push_back((live++)->second->View());
+      continue;
+    }
+    auto view = Get(id);
+    if (!view.ok()) return view.status();
+    out.push_back(std::move(*view));
+  }
+  for (; live != impl_->executions.end(); ++live) out.push_back(live->second->View());
   return out;
 }
 
 Result<std::string> ExecutionManager::OutputPath(const std::string& id, const std::string& node,
                                                  bool stderr_stream) const {
-  auto e = impl_->Find(id);
-  if (!e) return Status::NotFound("no execution " + id);
-  return e->OutputPath(node, stderr_stream);
+  if (auto e = impl_->Find(id)) return e->OutputPath(node, stderr_stream);
+  auto history = impl_->History(id);
+  if (!history.ok()) return history.status();
+  const ExecutionHistory& h = **history;
+  for (size_t i = 0; i < h.view().nodes.size(); ++i) {
+    if (h.view().nodes[i].id != node) continue;
+    const int attempt = h.attempts()[i].attempt;
+    if (attempt == 0) return Status::NotFound("node " + node + " has not run yet");
+    if (impl_->options.log_dir.empty()) {
+      return Status::NotFound("output of node " + node + " is not captured (no log directory)");
+    }
+    return impl_->options.log_dir + "/" + id + "/" + node + "." + std::to_string(attempt) +
+           (stderr_stream ? ".stderr" : ".stdout");
+  }
+  return Status::NotFound("execution " + id + " has no node " + node);
+}
+
+Result<std::vector<journal::Event>> ExecutionManager::ReadEvents(const std::string& id,
+                                                                 int64_t after_seq) const {
+  if (!impl_->Find(id)) {
+    auto history = impl_->History(id);
+    if (!history.ok()) return history.status();
+  }
+  return impl_->journal.ReadExecution(id, after_seq);
 }
 
 std::unique_ptr<ExecutionManager::Subscription> ExecutionManager::Subscribe(
@@ -232,6 +349,12 @@ size_t ExecutionManager::active_count() const {
   size_t n = 0;
   for (const auto& [id, e] : impl_->executions) n += IsActive(e->state()) ? 1 : 0;
   return n;
+}
+
+std::vector<size_t> ExecutionManager::CountByState() const {
+  std::vector<size_t> counts(kExecutionStateCount, 0);
+  for (const auto& [id, e] : impl_->executions) ++counts[static_cast<size_t>(e->state())];
+  return counts;
 }
 
 ManagerStats ExecutionManager::stats() const { return impl_->stats; }

@@ -101,13 +101,27 @@ class ExecutionManager {
   // calling it again with kill_now while a shutdown runs escalates that shutdown.
   void StopAll(bool kill_now, std::function<void()> done);
 
+  // Loads what the journal holds from earlier runs of the daemon: every execution that has
+  // not ended is rebuilt from its records, so that it can be started or stopped as if the
+  // daemon had never gone away. Call once, before any other call, after crash recovery has
+  // closed the executions a crash interrupted (an execution still running in the journal is
+  // not rebuilt: it is served read-only from the journal, with a warning). Ended executions
+  // are not loaded: they are read from the journal when asked for. Errors: the journal's.
+  Status Restore();
+
+  // Any execution in the journal, live or ended, also from before a restart. NotFound for
+  // an id the journal does not have; the journal's error if it cannot be read.
   Result<ExecutionView> Get(const std::string& id) const;
-  // Active executions (idle, running, paused, stopping), or all, oldest first.
-  std::vector<ExecutionView> List(bool include_ended) const;
+  // Active executions (idle, running, paused, stopping), or all, oldest first. With ended
+  // ones, the journal is read for every execution it holds.
+  Result<std::vector<ExecutionView>> List(bool include_ended) const;
   // The captured output file of `node`'s latest attempt; NotFound for an unknown execution,
   // node, or a node that never ran.
   Result<std::string> OutputPath(const std::string& id, const std::string& node,
                                  bool stderr_stream) const;
+  // The journal rows of execution `id` with seq > after_seq, oldest first. NotFound for an
+  // unknown execution.
+  Result<std::vector<journal::Event>> ReadEvents(const std::string& id, int64_t after_seq) const;
 
   // Calls `listener` with every journal event of execution `id` right after it commits,
   // until the returned handle is destroyed (which may happen after the manager is gone). Events
@@ -118,6 +132,9 @@ class ExecutionManager {
                                           std::function<void(const journal::Event&)> listener);
 
   size_t active_count() const;
+  // Executions this daemon holds (those it made or restored since it started), by state,
+  // indexed by ExecutionState.
+  std::vector<size_t> CountByState() const;
   ManagerStats stats() const;
   // Ok while the journal is writable; otherwise why not.
   Status journal_health() const;

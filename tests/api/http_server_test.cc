@@ -35,7 +35,7 @@ class HttpServerTest : public testing::Test {
     journal_ = std::move(*journal);
     runner_ = std::make_unique<lifecycle_test::FakeProcessRunner>(io_);
     manager_ = std::make_unique<lifecycle::ExecutionManager>(io_, *journal_, *runner_);
-    handler_ = std::make_unique<RequestHandler>(io_, *manager_, *journal_, metrics_);
+    handler_ = std::make_unique<RequestHandler>(io_, *manager_, metrics_);
     server_ = std::make_unique<HttpServer>(io_, *handler_, options);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     sockaddr_un address = Address();

@@ -38,7 +38,7 @@ class RequestHandlerTest : public testing::Test {
     ObserveJournalCommits(*journal_, metrics_);
     runner_ = std::make_unique<FakeProcessRunner>(io_);
     manager_ = std::make_unique<lifecycle::ExecutionManager>(io_, *journal_, *runner_);
-    handler_ = std::make_unique<RequestHandler>(io_, *manager_, *journal_, metrics_);
+    handler_ = std::make_unique<RequestHandler>(io_, *manager_, metrics_);
   }
   void Close() {
     if (manager_) {

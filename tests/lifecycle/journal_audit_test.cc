@@ -435,7 +435,7 @@ TEST_F(LifecycleTest, RequestsRefusedWhileTheJournalIsBusyLeaveNoTrace) {
   }
   RunFor(100ms);  // the busy retry has run
   EXPECT_TRUE(journal_->health().ok());
-  EXPECT_EQ(manager_->List(/*include_ended=*/true).size(), 2u);
+  EXPECT_EQ(manager_->List(/*include_ended=*/true)->size(), 2u);
   EXPECT_EQ(StateOf(idle), ExecutionState::kIdle);
   EXPECT_TRUE(EventsOf(idle, journal::kind::kExecutionStarted).empty()) << Joined(Kinds(idle));
   EXPECT_EQ(ExecutionRowOf(idle)->status, "idle");

@@ -307,7 +307,7 @@ TEST_F(LifecycleTest, CreateWithAKnownRequestIdReturnsTheExistingExecution) {
   EXPECT_TRUE(second->existing);
   EXPECT_EQ(second->execution.id, first->execution.id);
   Settle();
-  EXPECT_EQ(manager_->List(true).size(), 1u);
+  EXPECT_EQ(manager_->List(true)->size(), 1u);
   EXPECT_EQ(runner_->launches().size(), 1u) << "the repeat must not run anything";
   EXPECT_EQ(EventsOf(first->execution.id, journal::kind::kExecutionCreated).size(), 1u);
   auto created = EventsOf(first->execution.id, journal::kind::kExecutionCreated);
@@ -342,7 +342,7 @@ TEST_F(LifecycleTest, InvalidSpecIsRefusedNamingTheProblemAndLeavesNoTrace) {
   auto large = manager_->Create(Dag({Node("a"), Node("b"), Node("c")}), lib_, true);
   EXPECT_EQ(large.status().code(), StatusCode::kTooLarge);
 
-  EXPECT_TRUE(manager_->List(true).empty());
+  EXPECT_TRUE(manager_->List(true)->empty());
   auto all = journal_->ReadAll();
   ASSERT_TRUE(all.ok());
   EXPECT_TRUE(all->empty()) << "a refused spec is not journaled";
@@ -364,15 +364,15 @@ TEST_F(LifecycleTest, ListShowsActiveExecutionsByDefaultAndAllOnRequestOldestFir
     for (const auto& view : views) out.push_back(view.id);
     return out;
   };
-  EXPECT_EQ(ids(manager_->List(false)), (V{idle, running}));
-  EXPECT_EQ(ids(manager_->List(true)), (V{done, idle, running}));
+  EXPECT_EQ(ids(*manager_->List(false)), (V{idle, running}));
+  EXPECT_EQ(ids(*manager_->List(true)), (V{done, idle, running}));
   EXPECT_EQ(manager_->active_count(), 2u);
   EXPECT_LT(done, idle) << "ids sort by creation time";
   EXPECT_LT(idle, running) << "ids sort by creation time";
 
   ASSERT_TRUE(runner_->Exit("r1", 0));
   ASSERT_TRUE(RunUntilEnded(running));
-  EXPECT_EQ(ids(manager_->List(false)), V{idle});
+  EXPECT_EQ(ids(*manager_->List(false)), V{idle});
 }
 
 TEST_F(LifecycleTest, GetShowsEachNodeAsTheUserWouldSeeIt) {

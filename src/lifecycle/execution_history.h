@@ -1,0 +1,67 @@
+// ExecutionHistory: one execution rebuilt from its journal records.
+//
+// The journal is the source of truth: folding an execution's records, oldest first, gives
+// what the API shows for it (its ExecutionView) and what crash recovery needs to know about
+// each node attempt (the write-ahead intent, the recorded identity, the SIGTERM already
+// sent). It serves executions that ended before this daemon started, or in a previous one,
+// and the executions a crash left unfinished.
+//
+// Thread-safety: a plain value; Apply is not safe to call concurrently with anything else.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "dag/spec.h"
+#include "journal/event.h"
+#include "journal/records.h"
+#include "lifecycle/execution_view.h"
+
+namespace warden::lifecycle {
+
+// The latest attempt of one node, as recorded.
+struct AttemptHistory {
+  int attempt = 0;  // 0: the node never got an attempt
+  std::optional<journal::NodeIntent> intent;
+  std::optional<journal::NodeStarted> started;
+  std::optional<int64_t> started_at;  // the node.started row's time
+  std::optional<int64_t> sigterm_at;  // the first node.signalled SIGTERM of this attempt
+  double reported_cost_usd = 0;       // the last cost.reported of this attempt
+  bool timed_out = false;             // the node's own timeoutMs ended it
+  bool ended = false;                 // exited, failed to launch, lost or unkillable
+};
+
+class ExecutionHistory {
+ public:
+  // Folds `events` (one execution's, in seq order). NotFound when there is no
+  // execution.created among them; Corruption when a record cannot be read or its spec is not
+  // a valid DAG. Records of kinds this Warden does not know are skipped.
+  static Result<ExecutionHistory> Fold(const std::vector<journal::Event>& events);
+
+  const ExecutionView& view() const { return view_; }
+  const dag::ExecutionSpec& spec() const { return spec_; }
+  // The spec as journaled, a JSON object as text.
+  const std::string& spec_json() const { return spec_json_; }
+  // Per node, in spec order (the same order as view().nodes).
+  const std::vector<AttemptHistory>& attempts() const { return attempts_; }
+  // The first stop request of the stop in progress or finished; unset if none.
+  const std::optional<journal::ExecutionStopRequested>& stop() const { return stop_; }
+  // The seq of the last record folded.
+  int64_t last_seq() const { return last_seq_; }
+
+ private:
+  Status Apply(const journal::Event& event);
+  Status ApplyNode(const journal::Event& event, const journal::Record& record);
+
+  ExecutionView view_;
+  dag::ExecutionSpec spec_;
+  std::string spec_json_;
+  std::vector<AttemptHistory> attempts_;
+  std::optional<journal::ExecutionStopRequested> stop_;
+  int64_t last_seq_ = 0;
+};
+
+}  // namespace warden::lifecycle
