@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 
 #include "base/status.h"
@@ -17,9 +18,11 @@ std::string DefaultDataDir();
 class DataDir {
  public:
   // Creates `path` (mode 0700, parents too) if missing and takes its exclusive lock
-  // (`wardend.lock`, holding the owner's pid). Fails with Conflict naming the running
-  // daemon's pid when another daemon holds the lock, IoError when the directory is unusable.
-  static Result<DataDir> Acquire(const std::string& path);
+  // (`wardend.lock`, holding the owner's pid), waiting up to `wait` for it. Fails with
+  // Conflict naming every process found holding the lock (pid and command line, from
+  // /proc/*/fd) when it is still held after `wait`, IoError when the directory is unusable.
+  static Result<DataDir> Acquire(const std::string& path,
+                                 std::chrono::milliseconds wait = std::chrono::seconds(5));
   DataDir(DataDir&& other) noexcept;
   DataDir& operator=(DataDir&&) = delete;
   ~DataDir();  // releases the lock

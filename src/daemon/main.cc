@@ -1,9 +1,12 @@
 // wardend: the Warden daemon.
 //
 // Start-up is a sequence, and nothing says "ready" before it has finished: parse flags,
-// catch signals, lock the data directory, check the socket path, open the journal, detect
-// containment and make the process runner, make the execution manager, publish the socket
-// (with its final permissions, in one rename), tell systemd READY=1.
+// catch signals, lock the data directory (waiting a bounded time for a crashed daemon's
+// last children to let go of it), check the socket path, open the journal, detect
+// containment and make the process runner, journal daemon.started, run crash recovery
+// (every node tree a dead daemon left is terminated gracefully and its execution closed),
+// make the execution manager and restore what the journal holds, publish the socket (with
+// its final permissions, in one rename), tell systemd READY=1.
 //
 // Shutdown (SIGTERM or SIGINT): refuse new work, stop every active execution with reason
 // server_shutdown under one grace, close the connections, journal daemon.stopped, remove
@@ -31,8 +34,11 @@
 #include "daemon/socket_file.h"
 #include "daemon/systemd_notify.h"
 #include "journal/journal.h"
+#include "journal/records.h"
 #include "lifecycle/execution_manager.h"
 #include "process/local_process_runner.h"
+#include "process/proc_stat.h"
+#include "recovery/recovery.h"
 
 namespace {
 
@@ -41,17 +47,16 @@ constexpr int kExitUnavailable = 69;
 // After the executions have stopped, how long open connections get to finish their answer.
 constexpr std::chrono::milliseconds kDrainDeadline{2000};
 
-std::string DaemonPayload() {
-  return "{\"pid\":" + std::to_string(getpid()) + ",\"version\":\"" WARDEN_VERSION "\"}";
+bool Journal(warden::journal::Journal& journal, const warden::journal::Record& record) {
+  warden::journal::Event event;
+  warden::journal::EncodeTo(record, event);
+  auto r = journal.Append(event, warden::journal::Durability::kDurable);
+  if (!r.ok()) spdlog::error("cannot record {}: {}", event.kind, r.status().message());
+  return r.ok();
 }
 
-bool Journal(warden::journal::Journal& journal, std::string_view kind) {
-  warden::journal::Event event;
-  event.kind = kind;
-  event.payload = DaemonPayload();
-  auto r = journal.Append(event, warden::journal::Durability::kDurable);
-  if (!r.ok()) spdlog::error("cannot record {}: {}", kind, r.status().message());
-  return r.ok();
+warden::journal::DaemonStopped Stopped() {
+  return warden::journal::DaemonStopped{getpid(), WARDEN_VERSION};
 }
 
 }  // namespace
@@ -103,7 +108,6 @@ int main(int argc, char** argv) {
     spdlog::error("{}", journal.status().message());
     return kExitUnavailable;
   }
-  if (!Journal(**journal, journal::kind::kDaemonStarted)) return kExitUnavailable;
   // Declared before the manager, so that it outlives every commit the manager makes.
   api::DaemonMetrics metrics;
   api::ObserveJournalCommits(**journal, metrics);
@@ -113,12 +117,44 @@ int main(int argc, char** argv) {
   auto runner = process::LocalProcessRunner::Create(io, runner_options);
   if (!runner.ok()) {
     spdlog::error("cannot contain node processes: {}", runner.status().message());
-    Journal(**journal, journal::kind::kDaemonStopped);
     return kExitUnavailable;
   }
-  spdlog::info("containment: {} ({})",
-               process::ContainmentModeName((*runner)->containment_info().mode),
-               (*runner)->containment_info().reason);
+  const process::Containment& containment = (*runner)->containment_info();
+  spdlog::info("containment: {} ({})", process::ContainmentModeName(containment.mode),
+               containment.reason);
+  auto boot_id = process::ReadBootId();
+  if (!Journal(**journal, journal::DaemonStarted{
+                              getpid(), WARDEN_VERSION, boot_id.ok() ? *boot_id : std::string(),
+                              std::string(process::ContainmentModeName(containment.mode)),
+                              containment.cgroup_root.string()})) {
+    return kExitUnavailable;
+  }
+
+  // Crash recovery, before anything is served: the journal says which node trees a dead
+  // daemon left running; each is terminated gracefully and its execution closed.
+  recovery::RecoveryOptions recovery_options;
+  recovery_options.default_grace_ms = options.grace_ms;
+  recovery_options.on_progress = [](std::string_view line) {
+    spdlog::info("{}", line);
+    // Recovery may take the longest grace plus the kill timeout: ask for that time.
+    (void)daemon::NotifySystemd("STATUS=" + std::string(line) + "\nEXTEND_TIMEOUT_USEC=" +
+                                std::to_string(uint64_t{30} * 1000 * 1000));
+  };
+  auto recovered = recovery::Recover(**journal, recovery_options);
+  if (!recovered.ok()) {
+    spdlog::error("crash recovery could not read the journal: {}", recovered.status().message());
+    return kExitUnavailable;
+  }
+  metrics.last_recovery_seconds = static_cast<double>(recovered->duration_ms) / 1000.0;
+  metrics.recovery = {recovered->terminated, recovered->killed,     recovered->unkillable,
+                      recovered->gone,       recovered->pid_reused, recovered->host_rebooted};
+  spdlog::info(
+      "recovery: {} execution(s) not ended, {} closed; {} node tree(s) examined: {} terminated, "
+      "{} killed, {} unkillable, {} gone, {} pid reused, {} host rebooted; {} record(s) not "
+      "journaled; {} ms",
+      recovered->executions, recovered->closed, recovered->attempts, recovered->terminated,
+      recovered->killed, recovered->unkillable, recovered->gone, recovered->pid_reused,
+      recovered->host_rebooted, recovered->not_journaled, recovered->duration_ms);
 
   lifecycle::ManagerOptions manager_options;
   manager_options.default_grace_ms = options.grace_ms;
@@ -128,10 +164,15 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(manager_options.log_dir, ec);
   if (ec) {
     spdlog::error("cannot create {}: {}", manager_options.log_dir, ec.message());
-    Journal(**journal, journal::kind::kDaemonStopped);
+    Journal(**journal, Stopped());
     return kExitUnavailable;
   }
   lifecycle::ExecutionManager manager(io, **journal, **runner, manager_options);
+  if (Status s = manager.Restore(); !s.ok()) {
+    spdlog::error("cannot restore executions from the journal: {}", s.message());
+    Journal(**journal, Stopped());
+    return kExitUnavailable;
+  }
 
   api::HandlerOptions handler_options;
   handler_options.max_body_bytes = manager_options.spec_limits.max_spec_bytes;
@@ -149,7 +190,7 @@ int main(int argc, char** argv) {
   }
   if (!serving.ok()) {
     spdlog::error("{}", serving.message());
-    Journal(**journal, journal::kind::kDaemonStopped);
+    Journal(**journal, Stopped());
     return serving.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitUnavailable;
   }
   if (Status s = daemon::NotifySystemd("READY=1\nMAINPID=" + std::to_string(getpid())); !s.ok()) {
@@ -183,7 +224,7 @@ int main(int argc, char** argv) {
 
   io.run();
 
-  bool recorded = Journal(**journal, journal::kind::kDaemonStopped);
+  bool recorded = Journal(**journal, Stopped());
   spdlog::info("wardend stopped");
   return recorded ? 0 : 1;
 }
