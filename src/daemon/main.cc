@@ -149,12 +149,14 @@ int main(int argc, char** argv) {
   metrics.recovery = {recovered->terminated, recovered->killed,     recovered->unkillable,
                       recovered->gone,       recovered->pid_reused, recovered->host_rebooted};
   spdlog::info(
-      "recovery: {} execution(s) not ended, {} closed; {} node tree(s) examined: {} terminated, "
+      "recovery: {} execution(s) not ended, {} closed, {} resumed; {} node tree(s) examined: {} "
+      "terminated, "
       "{} killed, {} unkillable, {} gone, {} pid reused, {} host rebooted; {} record(s) not "
       "journaled; {} ms",
-      recovered->executions, recovered->closed, recovered->attempts, recovered->terminated,
-      recovered->killed, recovered->unkillable, recovered->gone, recovered->pid_reused,
-      recovered->host_rebooted, recovered->not_journaled, recovered->duration_ms);
+      recovered->executions, recovered->closed, recovered->resumed, recovered->attempts,
+      recovered->terminated, recovered->killed, recovered->unkillable, recovered->gone,
+      recovered->pid_reused, recovered->host_rebooted, recovered->not_journaled,
+      recovered->duration_ms);
 
   lifecycle::ManagerOptions manager_options;
   manager_options.default_grace_ms = options.grace_ms;

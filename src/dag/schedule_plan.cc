@@ -52,7 +52,8 @@ SchedulePlan::SchedulePlan(std::shared_ptr<const Dag> dag)
     : dag_(std::move(dag)),
       states_(dag_->node_count(), NodeState::kPending),
       remaining_needs_(dag_->node_count()),
-      attempts_(dag_->node_count(), 0) {
+      attempts_(dag_->node_count(), 0),
+      attempt_base_(dag_->node_count(), 0) {
   counts_[static_cast<size_t>(NodeState::kPending)] = dag_->node_count();
   for (NodeIndex i = 0; i < dag_->node_count(); ++i) {
     remaining_needs_[i] = static_cast<uint32_t>(dag_->needs(i).size());
@@ -97,7 +98,40 @@ bool SchedulePlan::IsFinished() const {
 }
 
 bool SchedulePlan::HasRetriesLeft(NodeIndex i) const {
-  return i < dag_->node_count() && attempts_[i] <= dag_->node(i).retries;
+  return i < dag_->node_count() && attempts_[i] - attempt_base_[i] <= dag_->node(i).retries;
+}
+
+Status SchedulePlan::Resume(const std::vector<bool>& succeeded,
+                            const std::vector<uint32_t>& attempts) {
+  const size_t n = dag_->node_count();
+  if (succeeded.size() != n || attempts.size() != n ||
+      count(NodeState::kRunning) + count(NodeState::kSucceeded) + count(NodeState::kFailed) +
+              count(NodeState::kSkipped) + count(NodeState::kStopped) >
+          0) {
+    return Status::Internal("Resume: only a fresh plan of the same DAG can be resumed");
+  }
+  // Breadth-first from the ready nodes: a succeeded node readies its dependents, which are
+  // then looked at in turn. Each edge is walked once, as in a run.
+  std::deque<NodeIndex> work(ready_.begin(), ready_.end());
+  while (!work.empty()) {
+    NodeIndex i = work.front();
+    work.pop_front();
+    if (!succeeded[i] || states_[i] != NodeState::kReady) continue;
+    ready_.erase(std::find(ready_.begin(), ready_.end(), i));
+    WARDEN_RETURN_IF_ERROR(SetState(i, NodeState::kRunning));
+    auto now_ready = MarkSucceeded(i);
+    if (!now_ready.ok()) return now_ready.status();
+    work.insert(work.end(), now_ready->begin(), now_ready->end());
+  }
+  for (NodeIndex i = 0; i < n; ++i) {
+    if (succeeded[i] && states_[i] != NodeState::kSucceeded) {
+      return Status::Internal("Resume: node \"" + dag_->node(i).id +
+                              "\" succeeded before a need of its own did");
+    }
+  }
+  attempts_ = attempts;
+  attempt_base_ = attempts;
+  return Status::Ok();
 }
 
 std::vector<NodeIndex> SchedulePlan::TakeReady(size_t limit) {

@@ -62,6 +62,14 @@ class SchedulePlan {
   // is dag->spec().max_parallel.
   explicit SchedulePlan(std::shared_ptr<const Dag> dag);
 
+  // Takes up a run that crash recovery resumed, on a fresh plan: the nodes flagged in
+  // `succeeded` (indexed by node) succeed again without running, through the same
+  // transitions a run makes (ready -> running -> succeeded), so their dependents become
+  // ready; `attempts` (indexed by node) are the attempts made so far, and the next handout of
+  // a node is attempt + 1, without using up its retries. Internal error on a plan that has
+  // handed out anything, or a flagged node whose needs were not all flagged too.
+  Status Resume(const std::vector<bool>& succeeded, const std::vector<uint32_t>& attempts);
+
   // Marks running and returns the oldest ready nodes (in the order they became ready; ties in
   // spec order), as many as min(limit, free_slots(), ready count) — `limit` is the caller's
   // own budget, e.g. what is left of the daemon-wide cap. Each returned node starts a new
@@ -92,7 +100,8 @@ class SchedulePlan {
   NodeState state(NodeIndex i) const { return states_[i]; }
   // Attempts handed out so far: 0 before the first TakeReady of `i`, then 1, 2, ...
   uint32_t attempt(NodeIndex i) const { return attempts_[i]; }
-  // True if `i` may be tried again: attempt(i) <= its spec's retries.
+  // True if `i` may be tried again: attempt(i) <= its spec's retries (attempts made before a
+  // Resume do not count).
   bool HasRetriesLeft(NodeIndex i) const;
 
   size_t count(NodeState state) const { return counts_[static_cast<size_t>(state)]; }
@@ -120,7 +129,8 @@ class SchedulePlan {
   std::vector<NodeState> states_;
   std::vector<uint32_t> remaining_needs_;  // needs not yet succeeded
   std::vector<uint32_t> attempts_;
-  std::deque<NodeIndex> ready_;  // exactly the nodes in state ready, oldest first
+  std::vector<uint32_t> attempt_base_;  // attempts made before Resume
+  std::deque<NodeIndex> ready_;         // exactly the nodes in state ready, oldest first
   std::array<size_t, kNodeStateCount> counts_{};
   bool stopping_ = false;
   uint64_t edge_visits_ = 0;

@@ -78,6 +78,10 @@ Status ValidateNode(const NodeSpec& node, size_t i) {
 
 }  // namespace
 
+std::string_view OnRecoveryName(OnRecovery on_recovery) {
+  return on_recovery == OnRecovery::kResume ? "resume" : "fail";
+}
+
 std::string_view OnFailureName(OnFailure on_failure) {
   switch (on_failure) {
     case OnFailure::kStop:

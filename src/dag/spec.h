@@ -34,6 +34,14 @@ enum class OnFailure {
 // "stop" or "continue", as written in a spec.
 std::string_view OnFailureName(OnFailure on_failure);
 
+// What crash recovery does with the execution once its orphans are terminated.
+enum class OnRecovery {
+  kFail,    // "fail": it ends failed with reason crash_recovery (default)
+  kResume,  // "resume": succeeded nodes are kept, the rest run again as new attempts
+};
+// "fail" or "resume", as written in a spec.
+std::string_view OnRecoveryName(OnRecovery on_recovery);
+
 // The account a node runs as: a user name to resolve, or a numeric uid.
 struct UserSpec {
   std::optional<uint32_t> uid;  // set: run as this uid (`name` is then empty)
@@ -68,6 +76,7 @@ struct ExecutionSpec {
   std::optional<uint64_t> grace_ms;       // unset: the daemon's --grace-ms (default 2000)
   uint64_t timeout_ms = 0;                // whole execution, paused time excluded; 0 = none
   OnFailure on_failure = OnFailure::kStop;
+  OnRecovery on_recovery = OnRecovery::kFail;
   std::vector<NodeSpec> nodes;  // non-empty; in spec order (the order ties are broken in)
 
   bool operator==(const ExecutionSpec&) const = default;

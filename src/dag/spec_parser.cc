@@ -18,8 +18,8 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::string_view, 7> kExecutionFields = {
-    "name", "requestId", "maxParallel", "graceMs", "timeoutMs", "onFailure", "nodes"};
+constexpr std::array<std::string_view, 8> kExecutionFields = {
+    "name", "requestId", "maxParallel", "graceMs", "timeoutMs", "onFailure", "onRecovery", "nodes"};
 constexpr std::array<std::string_view, 10> kNodeFields = {
     "id",      "argv", "needs", "cwd", "env", "timeoutMs", "retries", "costPerSecondUsd",
     "graceMs", "user"};
@@ -239,6 +239,15 @@ Status ReadExecution(const json::value& v, const SpecLimits& limits, ExecutionSp
       spec->on_failure = OnFailure::kContinue;
     } else {
       return Status::InvalidArgument("onFailure: must be \"stop\" or \"continue\"");
+    }
+  }
+  if (const json::value* on_recovery = Optional(object, "onRecovery")) {
+    if (on_recovery->is_string() && on_recovery->get_string() == "fail") {
+      spec->on_recovery = OnRecovery::kFail;
+    } else if (on_recovery->is_string() && on_recovery->get_string() == "resume") {
+      spec->on_recovery = OnRecovery::kResume;
+    } else {
+      return Status::InvalidArgument("onRecovery: must be \"fail\" or \"resume\"");
     }
   }
 

@@ -49,6 +49,7 @@ json::value ExecutionSpecToJson(const ExecutionSpec& spec) {
   if (spec.grace_ms) object["graceMs"] = *spec.grace_ms;
   if (spec.timeout_ms != 0) object["timeoutMs"] = spec.timeout_ms;
   object["onFailure"] = OnFailureName(spec.on_failure);
+  object["onRecovery"] = OnRecoveryName(spec.on_recovery);
   json::array nodes;
   nodes.reserve(spec.nodes.size());
   for (const NodeSpec& node : spec.nodes) nodes.emplace_back(NodeToJson(node));

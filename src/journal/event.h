@@ -31,6 +31,7 @@ inline constexpr std::string_view kExecutionStopCompleted = "execution.stop_comp
 inline constexpr std::string_view kExecutionStopped = "execution.stopped";
 inline constexpr std::string_view kExecutionCompleted = "execution.completed";
 inline constexpr std::string_view kExecutionFailed = "execution.failed";
+inline constexpr std::string_view kExecutionRecovered = "execution.recovered";
 inline constexpr std::string_view kNodeIntent = "node.intent";
 inline constexpr std::string_view kNodeStarted = "node.started";
 inline constexpr std::string_view kNodeLaunchFailed = "node.launch_failed";

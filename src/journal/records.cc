@@ -230,6 +230,17 @@ Result<Record> Decode(Reader in, ExecutionFailed*) {
   return in.Done(std::move(r));
 }
 
+void Encode(const ExecutionRecovered& r, json::object& o) {
+  o["requestedBy"] = r.requested_by;
+  o["rerun"] = json::value_from(r.rerun);
+}
+Result<Record> Decode(Reader in, ExecutionRecovered*) {
+  ExecutionRecovered r;
+  r.requested_by = in.String("requestedBy");
+  r.rerun = in.Strings("rerun");
+  return in.Done(std::move(r));
+}
+
 void Encode(const NodeIntent& r, json::object& o) {
   o["argv"] = json::value_from(r.argv);
   o["cwd"] = r.cwd;
@@ -450,6 +461,7 @@ constexpr std::string_view kKinds[] = {
     kind::kExecutionStopped,
     kind::kExecutionCompleted,
     kind::kExecutionFailed,
+    kind::kExecutionRecovered,
     kind::kNodeIntent,
     kind::kNodeStarted,
     kind::kNodeLaunchFailed,

@@ -68,6 +68,13 @@ struct ExecutionFailed {
   std::string reason;  // node_failed | unkillable | error | crash_recovery; empty: none
 };
 
+// Crash recovery terminated the execution's orphans and resumes it (onRecovery "resume"):
+// succeeded nodes are kept, `rerun` (node ids) run again as new attempts.
+struct ExecutionRecovered {
+  std::string requested_by;
+  std::vector<std::string> rerun;
+};
+
 // ---- node events ----
 
 struct NodeIntent {
@@ -171,11 +178,11 @@ struct RecoveryFinished {
 using Record =
     std::variant<ExecutionCreated, ExecutionStarted, ExecutionPaused, ExecutionResumed,
                  ExecutionStopRequested, ExecutionStopCompleted, ExecutionStopped,
-                 ExecutionCompleted, ExecutionFailed, NodeIntent, NodeStarted, NodeLaunchFailed,
-                 NodeSignalled, NodeExited, NodeTimedOut, NodeRetryScheduled, NodeSkipped,
-                 NodeStopped, NodeLost, NodeUnkillable, CostReported, OrphanFound, OrphanTerminated,
-                 OrphanKilled, OrphanUnkillable, DaemonStarted, DaemonStopped, RecoveryStarted,
-                 RecoveryFinished>;
+                 ExecutionCompleted, ExecutionFailed, ExecutionRecovered, NodeIntent, NodeStarted,
+                 NodeLaunchFailed, NodeSignalled, NodeExited, NodeTimedOut, NodeRetryScheduled,
+                 NodeSkipped, NodeStopped, NodeLost, NodeUnkillable, CostReported, OrphanFound,
+                 OrphanTerminated, OrphanKilled, OrphanUnkillable, DaemonStarted, DaemonStopped,
+                 RecoveryStarted, RecoveryFinished>;
 
 // The kind name a record is written under (one of namespace kind's).
 std::string_view KindOf(const Record& record);

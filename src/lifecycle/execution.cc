@@ -105,6 +105,52 @@ void Execution::RecordCreated(const Requester& requester) {
                                    json::serialize(dag::ExecutionSpecToJson(spec()))});
 }
 
+Status Execution::RestoreFrom(const ExecutionHistory& history) {
+  const ExecutionView& view = history.view();
+  if (view.nodes.size() != nodes_.size() || history.attempts().size() != nodes_.size()) {
+    return Status::Internal("execution " + id_ + ": its history does not fit its DAG");
+  }
+  std::vector<bool> succeeded(nodes_.size());
+  std::vector<uint32_t> attempts(nodes_.size());
+  for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+    const NodeView& n = view.nodes[i];
+    succeeded[i] = n.status == NodeStatus::kSucceeded;
+    attempts[i] = static_cast<uint32_t>(history.attempts()[i].attempt);
+    NodeRun& run = nodes_[i];
+    run.attempt = attempts[i];
+    run.cost_done = n.cost_usd;
+    if (succeeded[i]) {
+      run.pid = n.pid;
+      run.exit_code = n.exit_code;
+      run.started_at = n.started_at;
+      run.ended_at = n.ended_at;
+    }
+  }
+  WARDEN_RETURN_IF_ERROR(plan_.Resume(succeeded, attempts));
+  state_ =
+      view.status == ExecutionState::kPaused ? ExecutionState::kPaused : ExecutionState::kRunning;
+  started_at_ = view.started_at.value_or(view.created_at);
+  if (state_ == ExecutionState::kPaused) paused_since_ = Now();
+  // The execution's timeout counts from its start, the daemon's downtime included.
+  if (spec().timeout_ms != 0) {
+    const int64_t elapsed = std::max<int64_t>(0, WallMs() - *started_at_);
+    timeout_left_ =
+        milliseconds(std::max<int64_t>(0, static_cast<int64_t>(spec().timeout_ms) - elapsed));
+  }
+  return Status::Ok();
+}
+
+void Execution::Continue() {
+  if (state_ != ExecutionState::kRunning) return;
+  if (!ctx_.options.log_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(ctx_.options.log_dir + "/" + id_, ec);
+  }
+  ArmExecutionTimer();
+  Pump();
+  MaybeFinish();
+}
+
 Execution::Clock::duration Execution::PausedTotal(Clock::time_point now) const {
   return paused_total_ + (paused_since_ ? now - *paused_since_ : Clock::duration{});
 }

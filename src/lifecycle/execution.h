@@ -18,6 +18,7 @@
 #include "dag/dag.h"
 #include "dag/schedule_plan.h"
 #include "journal/records.h"
+#include "lifecycle/execution_history.h"
 #include "lifecycle/execution_manager.h"
 #include "lifecycle/execution_view.h"
 #include "lifecycle/transition_log.h"
@@ -52,6 +53,15 @@ class Execution : public std::enable_shared_from_this<Execution> {
   ExecutionState state() const { return state_; }
   const dag::ExecutionSpec& spec() const { return dag_->spec(); }
   ExecutionView View() const;
+
+  // Takes up an execution that crash recovery resumed, as `history` has it: succeeded nodes
+  // keep their record and cost, the others run again as new attempts (without using up
+  // their retries); the state is running or paused, as at the crash. Call once, on a fresh
+  // Execution, then Continue. Errors: the history does not fit this execution's DAG.
+  Status RestoreFrom(const ExecutionHistory& history);
+  // Lets a restored execution go on: running launches what is ready; paused waits for a
+  // resume.
+  void Continue();
 
   // Queues `execution.created` (the manager commits it).
   void RecordCreated(const Requester& requester);

@@ -1,5 +1,6 @@
 #include "lifecycle/execution_history.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "dag/spec_parser.h"
@@ -43,6 +44,7 @@ Status ExecutionHistory::Apply(const journal::Event& e) {
   if (!e.node_id.empty()) return ApplyNode(e, record);
 
   auto to = [this](ExecutionState s) { view_.status = s; };
+  resumed_ = false;
   std::visit(Overloaded{
                  [&](const journal::ExecutionCreated& r) {
                    view_.id = e.execution_id;
@@ -75,6 +77,14 @@ Status ExecutionHistory::Apply(const journal::Event& e) {
                    to(ExecutionState::kFailed);
                    view_.ended_at = e.at_ms;
                    view_.cost_usd = r.cost_usd;
+                 },
+                 [&](const journal::ExecutionRecovered& r) {
+                   resumed_ = true;
+                   for (NodeView& n : view_.nodes) {
+                     if (std::find(r.rerun.begin(), r.rerun.end(), n.id) != r.rerun.end()) {
+                       n.status = NodeStatus::kPending;
+                     }
+                   }
                  },
                  [](const auto&) {},
              },

@@ -49,6 +49,9 @@ class ExecutionHistory {
   const std::vector<AttemptHistory>& attempts() const { return attempts_; }
   // The first stop request of the stop in progress or finished; unset if none.
   const std::optional<journal::ExecutionStopRequested>& stop() const { return stop_; }
+  // True when crash recovery resumed the execution (execution.recovered) and nothing has
+  // happened to it at the execution level since: it is to be taken up again as it stands.
+  bool resumed() const { return resumed_; }
   // The seq of the last record folded.
   int64_t last_seq() const { return last_seq_; }
 
@@ -62,6 +65,7 @@ class ExecutionHistory {
   std::vector<AttemptHistory> attempts_;
   std::optional<journal::ExecutionStopRequested> stop_;
   int64_t last_seq_ = 0;
+  bool resumed_ = false;
 };
 
 }  // namespace warden::lifecycle

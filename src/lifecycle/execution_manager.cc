@@ -245,13 +245,15 @@ Status ExecutionManager::Restore() {
   }
   auto ids = impl_->journal.NonTerminalExecutionIds();
   if (!ids.ok()) return ids.status();
+  std::vector<std::shared_ptr<Execution>> resumed;
   for (const std::string& id : *ids) {
     if (impl_->Find(id)) continue;
     auto history = impl_->History(id);
     if (!history.ok()) return history.status();
     const ExecutionHistory& h = **history;
     if (h.spec().request_id) impl_->by_request_id.emplace(*h.spec().request_id, id);
-    if (h.view().status != ExecutionState::kIdle) {
+    const bool idle = h.view().status == ExecutionState::kIdle;
+    if (!idle && !h.resumed()) {
       // Only crash recovery may decide what becomes of an execution that was running.
       spdlog::warn("execution {} is {} in the journal and not recovered: served read-only", id,
                    ExecutionStateName(h.view().status));
@@ -259,9 +261,15 @@ Status ExecutionManager::Restore() {
     }
     auto dag = dag::Dag::Build(h.spec(), dag::SpecLimits::Unlimited());
     if (!dag.ok()) return Status::Corruption("execution " + id + ": " + dag.status().message());
-    impl_->executions.emplace(
-        id, std::make_shared<Execution>(impl_->ctx, id, std::move(*dag), h.view().created_at));
+    auto e = std::make_shared<Execution>(impl_->ctx, id, std::move(*dag), h.view().created_at);
+    if (!idle) {
+      if (Status s = e->RestoreFrom(h); !s.ok()) return s;
+      resumed.push_back(e);
+    }
+    impl_->executions.emplace(id, std::move(e));
   }
+  // Once every execution is back, the resumed ones go on (sharing the manager-wide cap).
+  for (const auto& e : resumed) e->Continue();
   return Status::Ok();
 }
 

@@ -104,9 +104,11 @@ class ExecutionManager {
   // Loads what the journal holds from earlier runs of the daemon: every execution that has
   // not ended is rebuilt from its records, so that it can be started or stopped as if the
   // daemon had never gone away. Call once, before any other call, after crash recovery has
-  // closed the executions a crash interrupted (an execution still running in the journal is
-  // not rebuilt: it is served read-only from the journal, with a warning). Ended executions
-  // are not loaded: they are read from the journal when asked for. Errors: the journal's.
+  // closed the executions a crash interrupted, or resumed those whose spec says onRecovery
+  // "resume" (they go on from here: succeeded nodes kept, the rest launched again). An
+  // execution still running in the journal that recovery did not resume is not rebuilt: it
+  // is served read-only from the journal, with a warning. Ended executions are not loaded:
+  // they are read from the journal when asked for. Errors: the journal's.
   Status Restore();
 
   // Any execution in the journal, live or ended, also from before a restart. NotFound for

@@ -184,15 +184,31 @@ void RecordOutcome(RecordWriter& out, const ExecutionWork& work, size_t k,
   out.Add(exited, work.id, node, attempt.attempt, outcome.finished_at_ms);
 }
 
+// The nodes as they stand now that the outcomes are journaled.
+ExecutionHistory Refold(journal::Journal& journal, const ExecutionWork& work) {
+  auto events = journal.ReadExecution(work.id);
+  if (events.ok()) {
+    if (auto now = ExecutionHistory::Fold(*events); now.ok()) return std::move(*now);
+  }
+  return work.history;
+}
+
+// onRecovery "resume": every node that has not succeeded runs again, as a new attempt, once
+// the manager takes the execution up.
+void ResumeExecution(journal::Journal& journal, RecordWriter& out, const ExecutionWork& work) {
+  ExecutionHistory h = Refold(journal, work);
+  std::vector<std::string> rerun;
+  for (const lifecycle::NodeView& n : h.view().nodes) {
+    if (n.status != NodeStatus::kSucceeded) rerun.push_back(n.id);
+  }
+  out.Add(journal::ExecutionRecovered{"warden", rerun}, work.id);
+  out.Commit(journal::Durability::kDurable);
+}
+
 // Pending nodes stopped, the stop completed, the execution ended.
 void CloseExecution(journal::Journal& journal, RecordWriter& out, const ExecutionWork& work,
                     const std::string& reason, bool unkillable, const Clock& clock) {
-  // The nodes as they stand now that the outcomes are journaled.
-  auto events = journal.ReadExecution(work.id);
-  ExecutionHistory h = work.history;
-  if (events.ok()) {
-    if (auto now = ExecutionHistory::Fold(*events); now.ok()) h = std::move(*now);
-  }
+  ExecutionHistory h = Refold(journal, work);
   for (const lifecycle::NodeView& n : h.view().nodes) {
     if (n.status == NodeStatus::kPending || n.status == NodeStatus::kRunning) {
       out.Add(journal::NodeStopped{reason}, work.id, n.id, std::max(n.attempt, 1));
@@ -268,13 +284,19 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
   OrphanReaper reaper(options.reaper);
   std::vector<Finding> findings = reaper.Examine(attempts);
   std::vector<std::string> reasons;
+  std::vector<bool> resume;
   for (const ExecutionWork& w : work) {
     const bool stopping = w.history.view().status == ExecutionState::kStopping && w.history.stop();
     reasons.push_back(stopping ? w.history.stop()->reason : "crash_recovery");
-    out.Add(
-        journal::ExecutionStopRequested{"warden", "crash_recovery",
-                                        "wardend restarted after a crash", std::nullopt, stopping},
-        w.id);
+    // onRecovery "resume": the orphans go, the execution stays (a stop in progress is
+    // finished all the same).
+    resume.push_back(!stopping && w.history.spec().on_recovery == dag::OnRecovery::kResume);
+    if (!resume.back()) {
+      out.Add(journal::ExecutionStopRequested{"warden", "crash_recovery",
+                                              "wardend restarted after a crash", std::nullopt,
+                                              stopping},
+              w.id);
+    }
     for (size_t k = 0; k < w.attempts.size(); ++k) {
       const RecordedAttempt& a = attempts[w.attempts[k]];
       const Finding& f = findings[w.attempts[k]];
@@ -316,6 +338,18 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
                    ActionName(o.action));
     }
     out.Commit(journal::Durability::kCrashSafe);
+    if (resume[e] && !unkillable) {
+      ResumeExecution(journal, out, w);
+      ++report.resumed;
+      continue;
+    }
+    if (resume[e]) {
+      // A tree that survived SIGKILL would run beside its own rerun: the execution fails.
+      out.Add(journal::ExecutionStopRequested{"warden", "crash_recovery",
+                                              "a node tree survived SIGKILL: not resumed",
+                                              std::nullopt, false},
+              w.id);
+    }
     CloseExecution(journal, out, w, reasons[e], unkillable, clock);
     ++report.closed;
   }

@@ -13,7 +13,10 @@
 //   4. journal each outcome (orphan.terminated / killed / unkillable, node.exited or
 //      node.lost) and close the execution: pending nodes stopped, execution.stop_completed,
 //      then execution.failed with reason crash_recovery (or the stop in progress finished
-//      with its own reason).
+//      with its own reason). An execution whose spec says onRecovery "resume" (and that was
+//      not stopping) is not closed: execution.recovered names the nodes that will run
+//      again, and the manager takes it up (ExecutionManager::Restore); no stop is journaled
+//      for it. A tree that survived SIGKILL makes it fail instead.
 // An idle execution stays idle: nothing of it ran. Recovery interrupted by another crash is
 // run again by the next start and reaches the same end: a SIGTERM already journaled keeps
 // its deadline, and attempts already closed are not looked at again.
@@ -44,7 +47,8 @@ struct RecoveryOptions {
 
 struct RecoveryReport {
   int executions = 0;     // not ended in the journal when recovery began
-  int closed = 0;         // of those, closed by recovery (the rest were idle)
+  int closed = 0;         // of those, closed by recovery
+  int resumed = 0;        // of those, resumed (onRecovery "resume"); the rest were idle
   int attempts = 0;       // node attempts examined (orphans view rows)
   int terminated = 0;     // ended inside the grace after SIGTERM
   int killed = 0;         // needed SIGKILL

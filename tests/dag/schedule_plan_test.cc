@@ -242,6 +242,32 @@ TEST(SchedulePlanTest, RetryQueuesBehindReadyNodesAndCountsAttemptsFromOne) {
   EXPECT_THAT(Ok(plan.MarkFailed(0)), IsEmpty());
 }
 
+TEST(SchedulePlanTest, ResumedPlanKeepsSucceededNodesAndGivesTheRestNewAttempts) {
+  // a -> b -> c, and d alone: a succeeded and b was interrupted (attempt 2 of 1 retry).
+  ExecutionSpec spec = Spec({Node("a"), Node("b", {"a"}), Node("c", {"b"}), Node("d")}, 4);
+  spec.nodes[1].retries = 1;
+  SchedulePlan plan(SharedDag(spec));
+  ASSERT_TRUE(plan.Resume({true, false, false, false}, {1, 2, 0, 0}).ok());
+  EXPECT_EQ(plan.state(0), NodeState::kSucceeded);
+  EXPECT_EQ(plan.state(2), NodeState::kPending);
+  EXPECT_THAT(plan.TakeReady(), ElementsAre(3, 1)) << "d was ready first; b once a succeeded";
+  EXPECT_EQ(plan.attempt(1), 3u) << "the rerun is a new attempt";
+  EXPECT_TRUE(plan.HasRetriesLeft(1)) << "attempts before the crash use up no retries";
+  ASSERT_TRUE(plan.MarkRetry(1).ok());
+  EXPECT_THAT(plan.TakeReady(), ElementsAre(1));
+  EXPECT_FALSE(plan.HasRetriesLeft(1));
+  EXPECT_THAT(Ok(plan.MarkSucceeded(1)), ElementsAre(2));
+}
+
+TEST(SchedulePlanTest, ResumeRefusesASucceededNodeWhoseNeedDidNotSucceed) {
+  SchedulePlan plan(SharedDag(Spec({Node("a"), Node("b", {"a"})}, 2)));
+  Status refused = plan.Resume({false, true}, {1, 1});
+  EXPECT_EQ(refused.code(), StatusCode::kInternal);
+  SchedulePlan used(SharedDag(Spec({Node("a")}, 1)));
+  (void)used.TakeReady();
+  EXPECT_EQ(used.Resume({false}, {1}).code(), StatusCode::kInternal) << "only a fresh plan";
+}
+
 TEST(SchedulePlanTest, RetryAfterStopIsRefused) {
   ExecutionSpec spec = Spec({Node("flaky")});
   spec.nodes[0].retries = 3;

@@ -355,6 +355,18 @@ TEST(SpecParserTest, RelativeCwdIsRejected) {
             "nodes[1].cwd: must be an absolute path");
 }
 
+TEST(SpecParserTest, OnRecoveryIsFailByDefaultAndTakesResume) {
+  auto plain = ParseExecutionSpec(R"({"nodes": [{"id": "a", "argv": ["x"]}]})", TestLimits());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->on_recovery, OnRecovery::kFail);
+  auto resume = ParseExecutionSpec(
+      R"({"onRecovery": "resume", "nodes": [{"id": "a", "argv": ["x"]}]})", TestLimits());
+  ASSERT_TRUE(resume.ok()) << resume.status().ToString();
+  EXPECT_EQ(resume->on_recovery, OnRecovery::kResume);
+  EXPECT_EQ(Rejection(R"({"onRecovery": "retry", "nodes": [{"id": "a", "argv": ["x"]}]})"),
+            "onRecovery: must be \"fail\" or \"resume\"");
+}
+
 TEST(SpecParserTest, BadOnFailureIsRejected) {
   EXPECT_EQ(Rejection(R"({"onFailure": "retry", "nodes": [{"id": "a", "argv": ["x"]}]})"),
             "onFailure: must be \"stop\" or \"continue\"");

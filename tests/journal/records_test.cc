@@ -21,6 +21,7 @@ std::vector<Record> Examples() {
       ExecutionStopped{0.5},
       ExecutionCompleted{1.25},
       ExecutionFailed{2.0, "crash_recovery"},
+      ExecutionRecovered{"warden", {"b", "c"}},
       NodeIntent{{"sh", "-c", "echo hi"},
                  "/srv",
                  "e1",
