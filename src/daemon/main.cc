@@ -70,6 +70,12 @@ int main(int argc, char** argv) {
     std::cerr << "wardend: " << s.message() << "\n";
     return kExitUsage;
   }
+  // Node output must outlive a crash of the daemon: the keeper holds a copy of every pipe.
+  // It is forked here, while wardend still has one thread.
+  auto keeper = process::OutputKeeper::Start();
+  if (!keeper.ok()) {
+    spdlog::warn("{}: node output will not survive a crash of wardend", keeper.status().message());
+  }
 
   // Signals are caught from here on, before anything says "ready": a SIGTERM that arrives
   // during start-up is queued and handled as a shutdown once the loop runs, not by the
@@ -114,6 +120,7 @@ int main(int argc, char** argv) {
 
   process::RunnerOptions runner_options;
   runner_options.containment = options.containment;
+  runner_options.keeper = keeper.ok() ? keeper->get() : nullptr;
   auto runner = process::LocalProcessRunner::Create(io, runner_options);
   if (!runner.ok()) {
     spdlog::error("cannot contain node processes: {}", runner.status().message());

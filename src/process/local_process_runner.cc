@@ -251,6 +251,32 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
     give_back();
     return status;
   }
+  // The keeper gets its copies before the node exists, so no write of it can ever find the
+  // pipes without a reader.
+  uint64_t keeper_token = 0;
+  if (options_.keeper) {
+    std::vector<int> read_ends;
+    std::vector<std::string> files;
+    if (out_read.valid()) {
+      read_ends.push_back(out_read.get());
+      files.push_back(spec.output.stdout_path.string());
+    }
+    if (err_read.valid()) {
+      read_ends.push_back(err_read.get());
+      files.push_back(spec.output.stderr_path.string());
+    }
+    read_ends.push_back(notify_read.get());
+    files.emplace_back();
+    keeper_token = next_keeper_token_++;
+    if (!options_.keeper->Hold(keeper_token, read_ends, files, spec.output.cap_bytes).ok()) {
+      // The node runs all the same: the keeper is a safety net for a crash of the daemon.
+      keeper_token = 0;
+      ++keeper_failures_;
+    }
+  }
+  auto drop_keeper = [&] {
+    if (keeper_token != 0) (void)options_.keeper->Drop(keeper_token);
+  };
   request.stdout_fd = out_write.valid() ? out_write.get() : dev_null_.get();
   request.stderr_fd = err_write.valid() ? err_write.get() : dev_null_.get();
   request.notify_fd = notify_write.get();
@@ -262,6 +288,7 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
                                 IN_MODIFY);
     if (watch < 0) {
       status = Status::FromErrno("inotify_add_watch " + slot.path.string(), errno);
+      drop_keeper();
       give_back();
       return status;
     }
@@ -271,6 +298,7 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
   Result<SpawnedChild> child = spawner_.Spawn(request);
   if (!child.ok()) {
     if (watch >= 0) ::inotify_rm_watch(inotify_->native_handle(), watch);
+    drop_keeper();
     give_back();
     return child.status();
   }
@@ -318,6 +346,7 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
       std::move(child->pending), std::move(pipes), std::move(callbacks));
   tree->cgroup_events_ = std::move(slot.events);
   trees_[tree->identity().pid] = tree;
+  if (keeper_token != 0) keeper_token_of_[tree.get()] = keeper_token;
   if (watch >= 0) {
     by_watch_[watch] = tree.get();
     watch_of_[tree.get()] = watch;
@@ -330,6 +359,11 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
 }
 
 void LocalProcessRunner::Forget(LocalProcessTree* tree) {
+  // The tree's pipes are drained and closed: the keeper's copies can go.
+  if (auto token = keeper_token_of_.find(tree); token != keeper_token_of_.end()) {
+    (void)options_.keeper->Drop(token->second);
+    keeper_token_of_.erase(token);
+  }
   auto watch = watch_of_.find(tree);
   if (watch != watch_of_.end()) {
     if (inotify_) ::inotify_rm_watch(inotify_->native_handle(), watch->second);

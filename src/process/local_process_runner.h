@@ -34,6 +34,7 @@
 #include "process/cgroup_pool.h"
 #include "process/containment.h"
 #include "process/local_process_tree.h"
+#include "process/output_keeper.h"
 #include "process/process_runner.h"
 #include "process/spawner.h"
 
@@ -52,6 +53,10 @@ struct RunnerOptions {
   // Clock for reported wall times and pause lengths (timers use real time); null means
   // SystemClock::Instance(). Must outlive the runner.
   const Clock* clock = nullptr;
+  // Holds a copy of every node's output pipes so that they outlive a crash of the daemon
+  // (output_keeper.h); null: none, and a node that writes after the daemon died gets
+  // SIGPIPE. Not owned; must outlive the runner.
+  OutputKeeper* keeper = nullptr;
 };
 
 class LocalProcessRunner final : public ProcessRunner {
@@ -66,6 +71,9 @@ class LocalProcessRunner final : public ProcessRunner {
   ContainmentMode containment() const override { return containment_.mode; }
   // The mode with its root and the reason it was chosen, for the start-up log.
   const Containment& containment_info() const { return containment_; }
+  // Launches whose pipes the output keeper could not take (it died): their nodes would get
+  // SIGPIPE if the daemon crashed.
+  uint64_t keeper_failures() const { return keeper_failures_; }
 
   Result<std::shared_ptr<ProcessTree>> Launch(const LaunchSpec& spec,
                                               LaunchCallbacks callbacks) override;
@@ -126,6 +134,10 @@ class LocalProcessRunner final : public ProcessRunner {
   std::map<pid_t, std::shared_ptr<LocalProcessTree>> trees_;  // by leader pid
   std::unordered_map<int, LocalProcessTree*> by_watch_;       // inotify wd -> tree
   std::unordered_map<const LocalProcessTree*, int> watch_of_;
+  // The keeper's token for each tree's pipes (RunnerOptions::keeper).
+  std::unordered_map<const LocalProcessTree*, uint64_t> keeper_token_of_;
+  uint64_t next_keeper_token_ = 1;
+  uint64_t keeper_failures_ = 0;
   std::unordered_map<std::string, LocalProcessTree*> by_cookie_;  // pgroup mode
   std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
   // Adopted children seen exiting (no memory left), and since when.

@@ -37,9 +37,10 @@ namespace warden::process {
 
 // Where a node's stdout and stderr go. Output travels through pipes read by the daemon, which
 // appends it to the files below up to `cap_bytes` per stream and drops (but counts) the rest,
-// so the cap is exact and a chatty node never blocks. While the daemon is down nobody reads
-// the pipes: a node's writes fail with EPIPE (SIGPIPE by default) once the daemon has died;
-// crash recovery terminates such orphans anyway, and what they wrote before is in the files.
+// so the cap is exact and a chatty node never blocks. With RunnerOptions::keeper set, the
+// pipes outlive a crash of the daemon (output_keeper.h): the keeper drains them into the
+// same files, up to the same cap, until crash recovery has terminated the orphans; without
+// one, a node's writes fail with EPIPE (SIGPIPE by default) once the daemon has died.
 struct OutputCapture {
   std::filesystem::path stdout_path;  // empty: the node's stream is /dev/null (not counted)
   std::filesystem::path stderr_path;  // empty: the node's stream is /dev/null (not counted)
