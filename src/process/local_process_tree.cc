@@ -2,7 +2,9 @@
 
 #include <signal.h>
 
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <cerrno>
 
 #include <boost/asio/post.hpp>
@@ -13,6 +15,10 @@
 #include "process/pidfd.h"
 
 namespace warden::process {
+
+namespace {
+constexpr int kKcmpVm = 1;  // KCMP_VM of <linux/kcmp.h>
+}  // namespace
 namespace {
 
 // glibc's idtype_t has no P_PIDFD yet (Linux 5.4, <linux/wait.h>).
@@ -35,7 +41,8 @@ LocalProcessTree::LocalProcessTree(LocalProcessRunner* runner, boost::asio::io_c
       pending_exec_(std::move(pending_exec)),
       pipes_(std::move(pipes)),
       callbacks_(std::move(callbacks)),
-      timer_(io) {}
+      timer_(io),
+      exec_wait_(io) {}
 
 LocalProcessTree::~LocalProcessTree() = default;
 
@@ -305,7 +312,24 @@ std::vector<pid_t> LocalProcessTree::ListMembers() const {
   return pids;
 }
 
+bool LocalProcessTree::BeforeExec() const {
+  // Until its exec the child runs in the daemon's memory (CLONE_VM): sharing our VM is the
+  // proof that it has not exec'd yet. An error (no kcmp) counts as exec'd, as before.
+  return ::syscall(SYS_kcmp, ::getpid(), identity_.pid, kKcmpVm, 0, 0) == 0;
+}
+
 void LocalProcessTree::Pause(std::function<void(Status)> done) {
+  // A child frozen before its exec would hold copies of every daemon descriptor (the data
+  // directory's lock among them) for as long as it stays frozen: wait for the exec first.
+  if (!finished_ && runner_ != nullptr && phase_ == Phase::kNone && !paused_ && BeforeExec()) {
+    exec_wait_.expires_after(std::chrono::milliseconds(1));
+    exec_wait_.async_wait(
+        [self = shared_from_this(), done = std::move(done)](boost::system::error_code ec) mutable {
+          if (ec) return;
+          self->Pause(std::move(done));
+        });
+    return;
+  }
   if (finished_ || runner_ == nullptr || phase_ != Phase::kNone) {
     Status status = Status::Conflict(finished_ ? "tree has finished" : "tree is being terminated");
     boost::asio::post(io_, [done = std::move(done), status] { done(status); });

@@ -106,6 +106,8 @@ class LocalProcessTree final : public ProcessTree,
   // leader (then alone) is signalled through its pidfd instead.
   void SignalGroup(int signo);
   void SignalLeader(int signo);
+  // True while the leader has not exec'd yet (it still shares the daemon's memory).
+  bool BeforeExec() const;
   // The leader has exited: free what its child side read before exec, note a failure.
   void SettleExec();
   void Thaw();
@@ -127,6 +129,7 @@ class LocalProcessTree final : public ProcessTree,
   Pipes pipes_;
   LaunchCallbacks callbacks_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer exec_wait_;  // a pause waiting for the leader's exec
 
   bool leader_exited_ = false;
   bool leader_reaped_ = false;

@@ -229,6 +229,27 @@ TEST_P(ProcessRunnerTest, PauseStopsTheTreeAndResumeReportsTimePaused) {
   EXPECT_EQ(again->status().code(), StatusCode::kConflict) << "not paused any more";
 }
 
+TEST_P(ProcessRunnerTest, PauseRightAfterLaunchFreezesTheNodeOnlyOnceItHasExeced) {
+  // Frozen before its exec, the child would still be the daemon (same executable) and hold
+  // copies of every daemon descriptor for as long as the pause lasts.
+  const auto self = std::filesystem::read_symlink("/proc/self/exe");
+  for (int i = 0; i < 20; ++i) {
+    auto node = Launch({"/bin/sleep", "30"});
+    std::optional<Status> paused;
+    node->tree->Pause([&](Status s) { paused = s; });
+    ASSERT_TRUE(RunUntil([&] { return paused.has_value(); }));
+    ASSERT_TRUE(paused->ok()) << paused->ToString();
+    const pid_t pid = node->tree->identity().pid;
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_NE(exe, self) << "attempt " << i << ": frozen before its exec";
+    std::optional<TerminationReport> report;
+    node->tree->Terminate(100ms, [&](const TerminationReport& r) { report = r; });
+    ASSERT_TRUE(RunUntil([&] { return report.has_value() && node->exit.has_value(); }));
+  }
+}
+
 TEST_P(ProcessRunnerTest, ChildHoldsOnlyStdioAndTheNotifyFd) {
   LaunchSpec spec;
   spec.output.stdout_path = TempPath("fds");
