@@ -1,5 +1,6 @@
 #include "lifecycle/execution.h"
 
+#include "base/crash_point.h"
 #include "dag/spec_writer.h"
 
 #include <signal.h>
@@ -354,6 +355,7 @@ void Execution::Launch(dag::NodeIndex i) {
     });
     return;
   }
+  CrashPoint("launch.after_intent");
   run.tree = std::move(*tree);
   const process::ProcessIdentity& id = run.tree->identity();
   run.pid = id.pid;

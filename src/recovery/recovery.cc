@@ -7,6 +7,7 @@
 #include <chrono>
 #include <vector>
 
+#include "base/crash_point.h"
 #include "journal/records.h"
 #include "lifecycle/execution_history.h"
 #include "lifecycle/execution_view.h"
@@ -313,6 +314,7 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
     }
   }
   out.Commit(journal::Durability::kDurable);
+  CrashPoint("recovery.after_found");
 
   // 3. Terminate every tree of ours at once; each SIGTERM is journaled as it goes out.
   progress("recovery: terminating the orphans gracefully");
@@ -322,6 +324,7 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
         out.Add(journal::NodeSignalled{"SIGTERM", "crash_recovery"}, a.execution_id, a.node_id,
                 a.attempt, at_ms);
         out.Commit(journal::Durability::kCrashSafe);
+        CrashPoint("recovery.after_sigterm");
       });
 
   // 4. Outcomes, then close every execution.
@@ -338,6 +341,7 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
                    ActionName(o.action));
     }
     out.Commit(journal::Durability::kCrashSafe);
+    CrashPoint("recovery.before_close");
     if (resume[e] && !unkillable) {
       ResumeExecution(journal, out, w);
       ++report.resumed;
