@@ -1,7 +1,9 @@
 // `warden run SPEC.json [--detach] [--json]`: creates the execution and follows it through
 // its event stream (never by polling) until it ends. Exit status: 0 completed, 1 failed,
 // 2 stopped, 130 after Ctrl-C (which stops it with reason user_abort), 64 usage, 69 when
-// wardend cannot be reached.
+// wardend cannot be reached. If wardend goes away mid-run (a crash, a restart), the stream
+// is reopened from the last event seen (after=SEQ) once a daemon answers again, for up to
+// two minutes.
 #include <signal.h>
 #include <unistd.h>
 
@@ -35,6 +37,11 @@ constexpr std::chrono::milliseconds kRefreshInterval{200};
 // How often the progress line is redrawn between refreshes, with the cost of the running
 // nodes extrapolated from their rates (no request to the daemon).
 constexpr std::chrono::milliseconds kRedrawInterval{500};
+// When wardend goes away mid-run (a crash, a restart), how often the stream is reopened
+// and for how long at most: a restarted daemon opens its socket once crash recovery is
+// done, which takes up to the longest grace plus the SIGKILL wait.
+constexpr std::chrono::milliseconds kReconnectInterval{250};
+constexpr std::chrono::seconds kReconnectFor{120};
 
 Result<std::string> ReadSpec(const std::string& path) {
   std::ostringstream text;
@@ -108,7 +115,11 @@ std::string NodeEventLine(const json::value& event) {
   if (kind == "node.exited") {
     if (const json::value* signal = field("signal"))
       return "node " + node + " killed by " + text(signal);
-    std::string code = field("exitCode") ? text(field("exitCode")) : "?";
+    if (!field("exitCode")) {
+      // Crash recovery ended it: the restarted wardend was not its parent.
+      return "node " + node + " ended with no exit status (stopped by crash recovery)";
+    }
+    std::string code = text(field("exitCode"));
     return "node " + node + (code == "0" ? " succeeded" : " failed with exit code " + code);
   }
   if (kind == "node.launch_failed") return "node " + node + " could not start";
@@ -116,6 +127,7 @@ std::string NodeEventLine(const json::value& event) {
   if (kind == "node.retry_scheduled") return "node " + node + " will be retried";
   if (kind == "node.skipped") return "node " + node + " skipped";
   if (kind == "node.unkillable") return "node " + node + " is unkillable";
+  if (kind == "node.lost") return "node " + node + " was lost while wardend was down";
   return "";
 }
 
@@ -130,6 +142,7 @@ class Follower {
         rates_(std::move(rates)),
         timer_(io),
         redraw_timer_(io),
+        reconnect_timer_(io),
         tty_(!json && isatty(STDERR_FILENO)) {}
 
   void Start(boost::asio::signal_set& signals) {
@@ -139,23 +152,62 @@ class Follower {
       interrupted_ = true;
       Finish();
     });
-    stream_ = LineStream::Start(
-        io_, client_.socket_path(), "/api/executions/" + UrlEncode(id_) + "/events?follow=true",
-        [this](std::string_view line) { OnLine(line); },
-        [this](Status status) {
-          end_ = std::move(status);
-          Finish();
-        });
+    Open();
   }
 
   bool interrupted() const { return interrupted_; }
   const Status& end() const { return end_; }
 
  private:
+  // Follows the event stream from after the last event seen.
+  void Open() {
+    stream_ = LineStream::Start(
+        io_, client_.socket_path(),
+        "/api/executions/" + UrlEncode(id_) +
+            "/events?follow=true&after=" + std::to_string(last_seq_),
+        [this](std::string_view line) { OnLine(line); },
+        [this](Status status) { OnStreamEnd(std::move(status)); });
+  }
+
+  // The stream ends after the execution's terminal event. Any other end means wardend went
+  // away: the stream is reopened, from where it was, once a daemon answers again.
+  void OnStreamEnd(Status status) {
+    if (finished_) return;
+    if (status.ok()) {
+      end_ = std::move(status);
+      Finish();
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!reconnecting_) {
+      reconnecting_ = true;
+      reconnect_deadline_ = now + kReconnectFor;
+      ClearProgress();
+      if (!json_) std::cerr << "wardend went away (" << status.message() << "); reconnecting\n";
+    }
+    if (now >= reconnect_deadline_) {
+      end_ = std::move(status);
+      Finish();
+      return;
+    }
+    reconnect_timer_.expires_after(kReconnectInterval);
+    reconnect_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec && !finished_) Open();
+    });
+  }
+
   void OnLine(std::string_view line) {
-    if (json_) return;
     boost::system::error_code ec;
     json::value event = json::parse(line, ec);
+    if (!ec && event.is_object()) {
+      const json::value* seq = event.as_object().if_contains("seq");
+      if (seq && seq->is_int64()) last_seq_ = std::max(last_seq_, seq->as_int64());
+      if (reconnecting_) {
+        reconnecting_ = false;
+        if (!json_) std::cerr << "reconnected to wardend\n";
+      }
+    }
+    if (json_) return;
     if (!ec) {
       std::string text = NodeEventLine(event);
       if (!text.empty()) {
@@ -226,6 +278,7 @@ class Follower {
     if (stream_) stream_->Cancel();
     timer_.cancel();
     redraw_timer_.cancel();
+    reconnect_timer_.cancel();
     if (signals_) signals_->cancel();
   }
 
@@ -233,9 +286,13 @@ class Follower {
   boost::asio::io_context& io_;
   std::string id_;
   bool json_;
-  std::map<std::string, double> rates_;     // costPerSecondUsd by node id, from the spec
-  boost::asio::steady_timer timer_;         // the next refresh (one GET)
-  boost::asio::steady_timer redraw_timer_;  // the next redraw (no request)
+  std::map<std::string, double> rates_;        // costPerSecondUsd by node id, from the spec
+  boost::asio::steady_timer timer_;            // the next refresh (one GET)
+  boost::asio::steady_timer redraw_timer_;     // the next redraw (no request)
+  boost::asio::steady_timer reconnect_timer_;  // the next try to reopen the stream
+  int64_t last_seq_ = 0;                       // of the last event received
+  bool reconnecting_ = false;
+  std::chrono::steady_clock::time_point reconnect_deadline_;
   bool tty_;
   Progress progress_;  // as of the last refresh
   std::chrono::steady_clock::time_point fetched_at_;
