@@ -1,10 +1,12 @@
 #include "journal/journal.h"
 
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <filesystem>
 
 #include <chrono>
 #include <cstdio>
@@ -317,6 +319,35 @@ TEST(JournalTest, OrphansViewTakesTheActionFromTheOutcomeOrTheVerdict) {
   EXPECT_EQ(rows["b"], std::make_pair(std::string("pid_reused"), events[1].at_ms));
   EXPECT_EQ(rows["c"], std::make_pair(std::string("gone"), events[2].at_ms));
   EXPECT_EQ(rows["d"], std::make_pair(std::string("NULL"), int64_t{-1})) << "still in progress";
+}
+
+TEST(JournalTest, WalTruncatedMidFrameRecoversToTheLastIntactTransaction) {
+  ScratchDir dir;
+  std::string path = dir.File("warden.db");
+  auto journal = OpenOrDie(path);
+  for (const char* batch : {"intact", "torn"}) {
+    std::vector<Event> events;
+    for (int i = 0; i < 50; ++i) events.push_back(Make(batch, "node.started"));
+    ASSERT_TRUE(journal->Append(events, Durability::kDurable).ok());
+  }
+  // A copy of the database as a crash would leave it, with its last WAL frame cut short
+  // (the journal stays open, so the WAL is not checkpointed away).
+  std::string copy = dir.File("copy.db");
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::copy_file(path + "-wal", copy + "-wal");
+  const auto wal_size = std::filesystem::file_size(copy + "-wal");
+  ASSERT_GT(wal_size, 200u);
+  std::filesystem::resize_file(copy + "-wal", wal_size - 100);
+
+  auto reopened = OpenOrDie(copy);
+  auto intact = reopened->ReadExecution("intact");
+  auto torn = reopened->ReadExecution("torn");
+  ASSERT_TRUE(intact.ok() && torn.ok());
+  EXPECT_EQ(intact->size(), 50u) << "every transaction before the torn one is kept";
+  EXPECT_EQ(torn->size(), 0u) << "the torn transaction is dropped whole";
+  EXPECT_EQ(IntegrityCheck(copy), "ok");
+  Event after = Make("after", "execution.created");
+  EXPECT_TRUE(reopened->Append(after, Durability::kDurable).ok()) << "and it takes more";
 }
 
 TEST(JournalTest, BatchIsAllOrNothingWhenTheWriterIsKilledMidBatch) {
