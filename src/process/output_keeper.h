@@ -28,6 +28,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "process/unique_fd.h"
@@ -49,8 +50,11 @@ class OutputKeeper {
   // keeper cannot be reached (it died).
   Status Hold(uint64_t token, std::span<const int> read_ends, std::span<const std::string> files,
               uint64_t cap_bytes);
-  // The daemon is done with `token`'s pipes: the keeper closes its copies.
+  // The daemon is done with `token`'s pipes: the keeper closes its copies. The drop rides on
+  // the next Hold (or goes once 256 are pending, or on Flush), so a launch costs one message.
   Status Drop(uint64_t token);
+  // Sends the drops still pending now.
+  Status Flush();
 
   // For tests: closes the socket without a goodbye, as a crash of the daemon would.
   void AbandonForTest();
@@ -63,6 +67,7 @@ class OutputKeeper {
 
   pid_t pid_;
   UniqueFd socket_;
+  std::vector<uint64_t> dropped_;  // drops not sent yet
 };
 
 }  // namespace warden::process

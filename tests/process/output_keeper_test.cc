@@ -118,6 +118,7 @@ TEST_F(OutputKeeperTest, DroppedPipesAreLetGoAndACleanGoodbyeEndsTheKeeper) {
   const std::string files[] = {std::string()};
   ASSERT_TRUE((*keeper)->Hold(3, read_end, files, 16).ok());
   ASSERT_TRUE((*keeper)->Drop(3).ok());
+  ASSERT_TRUE((*keeper)->Flush().ok());
   ::close(fds[0]);
   // Without a reader anywhere, a write fails: the keeper let its copy go.
   ::signal(SIGPIPE, SIG_IGN);
@@ -130,6 +131,30 @@ TEST_F(OutputKeeperTest, DroppedPipesAreLetGoAndACleanGoodbyeEndsTheKeeper) {
   ::close(fds[1]);
   keeper->reset();  // the goodbye; the destructor reaps the keeper
   EXPECT_NE(::kill(keeper_pid, 0), 0) << "the keeper is gone";
+}
+
+TEST_F(OutputKeeperTest, ADropRidesOnTheNextHold) {
+  auto keeper = OutputKeeper::Start();
+  ASSERT_TRUE(keeper.ok());
+  int first[2], second[2];
+  ASSERT_EQ(::pipe2(first, O_CLOEXEC | O_NONBLOCK), 0);
+  ASSERT_EQ(::pipe2(second, O_CLOEXEC | O_NONBLOCK), 0);
+  const std::string files[] = {std::string()};
+  const int first_end[] = {first[0]};
+  const int second_end[] = {second[0]};
+  ASSERT_TRUE((*keeper)->Hold(1, first_end, files, 16).ok());
+  ASSERT_TRUE((*keeper)->Drop(1).ok());
+  ::close(first[0]);
+  ::signal(SIGPIPE, SIG_IGN);
+  EXPECT_EQ(::write(first[1], "x", 1), 1) << "the keeper still holds it until the next hold";
+  ASSERT_TRUE((*keeper)->Hold(2, second_end, files, 16).ok());
+  bool epipe = false;
+  for (int i = 0; i < 100 && !epipe; ++i) {
+    epipe = ::write(first[1], "x", 1) < 0 && errno == EPIPE;
+    if (!epipe) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(epipe) << "let go with the next hold";
+  for (int fd : {first[1], second[0], second[1]}) ::close(fd);
 }
 
 TEST_F(OutputKeeperTest, KeeperHoldsNoDescriptorOfTheDaemonButItsSocket) {
