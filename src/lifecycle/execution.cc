@@ -7,12 +7,12 @@
 #include <spdlog/spdlog.h>
 #include <string.h>
 
-#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 namespace warden::lifecycle {
 
@@ -30,11 +30,10 @@ struct Execution::NodeRun {
   std::optional<int64_t> ended_at;
   double cost_done = 0;  // USD of the attempts that ended
   double reported = 0;   // the live attempt's last cost_usd
-  Clock::time_point launched{};
-  Clock::duration paused_at_launch{};  // the execution's paused total when it launched
-  bool terminating = false;            // Terminate was called on the live attempt
-  bool sigterm_recorded = false;       // node.signalled SIGTERM is journaled
-  bool timed_out = false;              // the live attempt hit the node's timeoutMs
+  ExecutionClock::LaunchMark launch;
+  bool terminating = false;       // Terminate was called on the live attempt
+  bool sigterm_recorded = false;  // node.signalled SIGTERM is journaled
+  bool timed_out = false;         // the live attempt hit the node's timeoutMs
   bool unkillable = false;
   bool killed = false;  // the latest attempt needed SIGKILL
   std::optional<process::ExitInfo> exit;
@@ -60,8 +59,8 @@ Execution::Execution(ManagerContext& ctx, std::string id, dag::Dag dag, int64_t 
       plan_(dag_),
       nodes_(dag_->node_count()),
       created_at_(created_at),
-      timer_(ctx.io),
-      timeout_left_(milliseconds(dag_->spec().timeout_ms)) {
+      clock_(milliseconds(dag_->spec().timeout_ms)),
+      timer_(ctx.io) {
   for (auto& run : nodes_) run.timer = std::make_unique<boost::asio::steady_timer>(ctx.io);
 }
 
@@ -97,7 +96,7 @@ void Execution::Flush(journal::Durability durability) {
 
 Status Execution::Commit(journal::Durability durability) {
   Status s = ctx_.log.Commit(durability);
-  if (!s.ok() && state_ == ExecutionState::kStopping) stop_journaled_ = false;
+  if (!s.ok() && state_ == ExecutionState::kStopping) stop_.JournalFailed();
   return s;
 }
 
@@ -131,13 +130,8 @@ Status Execution::RestoreFrom(const ExecutionHistory& history) {
   state_ =
       view.status == ExecutionState::kPaused ? ExecutionState::kPaused : ExecutionState::kRunning;
   started_at_ = view.started_at.value_or(view.created_at);
-  if (state_ == ExecutionState::kPaused) paused_since_ = Now();
-  // The execution's timeout counts from its start, the daemon's downtime included.
-  if (spec().timeout_ms != 0) {
-    const int64_t elapsed = std::max<int64_t>(0, WallMs() - *started_at_);
-    timeout_left_ =
-        milliseconds(std::max<int64_t>(0, static_cast<int64_t>(spec().timeout_ms) - elapsed));
-  }
+  if (state_ == ExecutionState::kPaused) clock_.BeginPause(Now());
+  if (spec().timeout_ms != 0) clock_.RestoreTimeout(*started_at_, WallMs());
   return Status::Ok();
 }
 
@@ -150,18 +144,6 @@ void Execution::Continue() {
   ArmExecutionTimer();
   Pump();
   MaybeFinish();
-}
-
-Execution::Clock::duration Execution::PausedTotal(Clock::time_point now) const {
-  return paused_total_ + (paused_since_ ? now - *paused_since_ : Clock::duration{});
-}
-
-double Execution::AttemptCost(const NodeRun& run, Clock::time_point now) const {
-  Clock::duration ran = (now - run.launched) - (PausedTotal(now) - run.paused_at_launch);
-  double seconds = std::max(0.0, std::chrono::duration<double>(ran).count());
-  return dag_->node(static_cast<dag::NodeIndex>(&run - nodes_.data())).cost_per_second_usd *
-             seconds +
-         run.reported;
 }
 
 ExecutionView Execution::View() const {
@@ -206,7 +188,10 @@ ExecutionView Execution::View() const {
     if (run.signal) n.signal = SignalName(*run.signal);
     n.started_at = run.started_at;
     n.ended_at = run.ended_at;
-    n.cost_usd = run.cost_done + (run.tree ? AttemptCost(run, now) : 0.0);
+    n.cost_usd = run.cost_done +
+                 (run.tree ? clock_.AttemptCost(run.launch, dag_->node(i).cost_per_second_usd,
+                                                run.reported, now)
+                           : 0.0);
     v.cost_usd += n.cost_usd;
     v.nodes.push_back(std::move(n));
   }
@@ -267,7 +252,7 @@ size_t Execution::LaunchReady(size_t budget) {
       // An earlier launch in this loop failed and stopped the execution.
       nodes_[i].attempt = plan_.attempt(i);
       (void)plan_.MarkStopped(i);
-      Record(journal::NodeStopped{std::string(StopReasonName(stop_->reason))}, i);
+      Record(journal::NodeStopped{std::string(StopReasonName(stop_.request().reason))}, i);
     }
   }
   launching_ = false;
@@ -324,8 +309,7 @@ void Execution::Launch(dag::NodeIndex i) {
   };
 
   run.started_at = WallMs();
-  run.launched = Now();
-  run.paused_at_launch = PausedTotal(run.launched);
+  run.launch = clock_.MarkLaunch(Now());
   auto tree = ctx_.runner.Launch(spec, std::move(callbacks));
   if (!tree.ok()) {
     const Status& s = tree.status();
@@ -425,7 +409,7 @@ void Execution::TerminateNode(dag::NodeIndex i, milliseconds grace) {
 
 const char* Execution::SignalWhy(const NodeRun& run) const {
   if (run.timed_out) return "timeout";
-  if (stop_ && stop_->reason == StopReason::kServerShutdown) return "shutdown";
+  if (stop_.begun() && stop_.request().reason == StopReason::kServerShutdown) return "shutdown";
   return "stop";
 }
 
@@ -446,24 +430,25 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
     if (r.sigkill_sent_ms) {
       Record(journal::NodeSignalled{"SIGKILL", "grace_expired"}, i, *r.sigkill_sent_ms);
       ++ctx_.stats.sigkill_escalations;
-      if (state_ == ExecutionState::kStopping) ++nodes_killed_;
+      if (state_ == ExecutionState::kStopping) stop_.CountKilled();
     }
     if (run.unkillable) {
       Record(journal::NodeUnkillable{{r.unkillable.begin(), r.unkillable.end()}}, i);
-      ++nodes_unkillable_;
+      stop_.CountUnkillable();
     }
   }
-  double cost = AttemptCost(run, now);
+  double cost =
+      clock_.AttemptCost(run.launch, dag_->node(i).cost_per_second_usd, run.reported, now);
   run.cost_done += cost;
   run.reported = 0;
-  Clock::duration paused = PausedTotal(now) - run.paused_at_launch;
+  Clock::duration paused = clock_.PausedSince(run.launch, now);
   journal::NodeExited exited;
   if (run.exit_code) exited.exit_code = *run.exit_code;
   if (run.signal) exited.signal = SignalName(*run.signal);
   exited.graceful = !run.killed && !run.unkillable;
   exited.killed = run.killed;
   exited.cost_usd = cost;
-  exited.duration_ms = duration_cast<milliseconds>(now - run.launched).count();
+  exited.duration_ms = duration_cast<milliseconds>(now - run.launch.at).count();
   exited.paused_ms = duration_cast<milliseconds>(paused).count();
   Record(std::move(exited), i);
 
@@ -524,20 +509,17 @@ void Execution::BeginStop(StopRequest request) {
     if (!to.ok()) return;
     state_ = *to;  // stopping: no launches from here on
   }
-  stop_requested_at_ = WallMs();
+  const int64_t requested_at = WallMs();
   ++ctx_.stats.stops_by_reason[std::string(StopReasonName(request.reason))];
   StopClocks();
-  if (paused_since_) {
-    // The trees are thawed right after SIGTERM; their clocks run again for the grace.
-    paused_total_ += Now() - *paused_since_;
-    paused_since_.reset();
-  }
+  // The trees are thawed right after SIGTERM; their clocks run again for the grace.
+  if (clock_.paused()) clock_.EndPause(Now());
   RecordStopRequest(request, /*joined=*/false);
-  stop_ = std::move(request);
+  stop_.Begin(std::move(request), requested_at);
 
   for (dag::NodeIndex s : plan_.StopPending()) {
     nodes_[s].attempt = plan_.attempt(s);
-    Record(journal::NodeStopped{std::string(StopReasonName(stop_->reason))}, s);
+    Record(journal::NodeStopped{std::string(StopReasonName(stop_.request().reason))}, s);
   }
   if (from_idle) {
     FinishStop();
@@ -547,7 +529,7 @@ void Execution::BeginStop(StopRequest request) {
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
     if (!nodes_[i].tree) continue;
     std::optional<uint64_t> stop_grace;
-    if (stop_->grace_ms) stop_grace = static_cast<uint64_t>(*stop_->grace_ms);
+    if (stop_.request().grace_ms) stop_grace = static_cast<uint64_t>(*stop_.request().grace_ms);
     uint64_t grace = dag::GraceMsInForce(stop_grace, dag_->node(i), spec(),
                                          static_cast<uint64_t>(ctx_.options.default_grace_ms));
     TerminateNode(i, milliseconds(grace));
@@ -563,7 +545,7 @@ void Execution::RecordStopRequest(const StopRequest& request, bool joined) {
                                          std::string(StopReasonName(request.reason)), request.note,
                                          request.grace_ms, joined});
   // Write-ahead: the request is durable before anything is signalled for it.
-  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
+  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_.JournalFailed();
 }
 
 void Execution::MaybeFinish() {
@@ -592,8 +574,7 @@ void Execution::MaybeFinish() {
 void Execution::FinishStop() {
   // An idle execution never ran: whatever the reason, it ends stopped (the table's only way
   // out of idle), and the journal says the same as the answer.
-  const bool failed = state_ != ExecutionState::kIdle &&
-                      (stop_->reason == StopReason::kError || nodes_unkillable_ > 0);
+  const bool failed = state_ != ExecutionState::kIdle && stop_.EndsFailed();
   if (state_ == ExecutionState::kIdle) {
     state_ = *Transition(state_, ExecutionTrigger::kStop, id_);
   } else {
@@ -603,45 +584,37 @@ void Execution::FinishStop() {
     state_ = *to;
   }
   ended_at_ = WallMs();
-  ExecutionView view = View();
-  StopResult r;
-  r.status = state_;
-  r.execution_id = id_;
-  r.reason = stop_->reason;
-  r.final_cost_usd = view.cost_usd;
-  r.stopped_at = *ended_at_;
-  r.summary.nodes_total = static_cast<int>(nodes_.size());
-  r.summary.nodes_completed = static_cast<int>(plan_.count(dag::NodeState::kSucceeded));
-  int unkillable_not_failed = 0;
+  StopOutcome outcome;
+  outcome.status = state_;
+  outcome.execution_id = id_;
+  outcome.final_cost_usd = View().cost_usd;
+  outcome.started_at = started_at_.value_or(created_at_);
+  outcome.stopped_at = *ended_at_;
+  outcome.nodes_total = static_cast<int>(nodes_.size());
+  outcome.nodes_succeeded = static_cast<int>(plan_.count(dag::NodeState::kSucceeded));
+  outcome.nodes_failed = static_cast<int>(plan_.count(dag::NodeState::kFailed));
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].unkillable && plan_.state(i) != dag::NodeState::kFailed) ++unkillable_not_failed;
+    if (nodes_[i].unkillable && plan_.state(i) != dag::NodeState::kFailed) {
+      ++outcome.nodes_unkillable_not_failed;
+    }
   }
-  r.summary.nodes_failed =
-      static_cast<int>(plan_.count(dag::NodeState::kFailed)) + unkillable_not_failed;
-  r.summary.duration_ms = r.stopped_at - started_at_.value_or(created_at_);
-  r.nodes_killed = nodes_killed_;
-  r.nodes_unkillable = nodes_unkillable_;
+  const StopResult r = stop_.Summarize(outcome);
 
   Record(journal::ExecutionStopCompleted{std::string(ExecutionStateName(r.status)),
                                          std::string(StopReasonName(r.reason)), r.final_cost_usd,
                                          r.summary.nodes_completed, r.summary.nodes_failed,
                                          r.summary.nodes_total, r.summary.duration_ms, r.stopped_at,
-                                         stop_journaled_},
+                                         stop_.journaled()},
          kNoNode, r.stopped_at);
   if (failed) {
     Record(
-        journal::ExecutionFailed{r.final_cost_usd, nodes_unkillable_ > 0 ? "unkillable" : "error"},
+        journal::ExecutionFailed{r.final_cost_usd, r.nodes_unkillable > 0 ? "unkillable" : "error"},
         kNoNode, r.stopped_at);
   } else {
     Record(journal::ExecutionStopped{r.final_cost_usd}, kNoNode, r.stopped_at);
   }
-  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_journaled_ = false;
-  r.journaled = stop_journaled_;
-  stop_result_ = r;
-  for (auto& waiter : stop_waiters_) {
-    boost::asio::post(ctx_.io, [waiter = std::move(waiter), r] { waiter(r); });
-  }
-  stop_waiters_.clear();
+  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_.JournalFailed();
+  stop_.Deliver(r, ctx_.io);
 }
 
 void Execution::Stop(StopRequest request, ViewCallback accepted, StopCallback done) {
@@ -652,7 +625,7 @@ void Execution::Stop(StopRequest request, ViewCallback accepted, StopCallback do
     // Joins the stop in progress: same result, whoever asked. A grace of its own can only
     // bring SIGKILL forward: every tree's earlier deadline wins. The request is journaled
     // like the first one, so the audit names everyone who asked.
-    if (done) stop_waiters_.push_back(std::move(done));
+    stop_.AddWaiter(std::move(done));
     RecordStopRequest(request, /*joined=*/true);
     if (request.grace_ms) {
       for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
@@ -668,7 +641,7 @@ void Execution::Stop(StopRequest request, ViewCallback accepted, StopCallback do
     if (done) boost::asio::post(ctx_.io, [done, refused] { done(refused); });
     return;
   }
-  if (done) stop_waiters_.push_back(std::move(done));
+  stop_.AddWaiter(std::move(done));
   BeginStop(std::move(request));
   post_view();
 }
@@ -680,7 +653,7 @@ void Execution::Pause(const Requester& requester, ViewCallback done) {
     return;
   }
   state_ = *to;  // holds the scheduler at once
-  paused_since_ = Now();
+  clock_.BeginPause(Now());
   StopClocks();
   auto self = shared_from_this();
   auto remaining = std::make_shared<size_t>(1);  // one for this function itself
@@ -717,8 +690,7 @@ void Execution::Pause(const Requester& requester, ViewCallback done) {
 
 void Execution::Unpause() {
   state_ = *Transition(state_, ExecutionTrigger::kResume, id_);
-  paused_total_ += Now() - *paused_since_;
-  paused_since_.reset();
+  clock_.EndPause(Now());
   for (auto& run : nodes_) {
     if (run.tree && !run.terminating) run.tree->Resume([](Result<milliseconds>) {});
   }
@@ -737,7 +709,8 @@ void Execution::Resume(const Requester& requester, ViewCallback done) {
     boost::asio::post(ctx_.io, [done, s] { done(s); });
     return;
   }
-  Clock::duration paused = Now() - *paused_since_;
+  const Clock::time_point resumed_at = Now();
+  const Clock::duration paused = clock_.PauseLength(resumed_at);
   const size_t mark = ctx_.log.pending_count();
   Record(journal::ExecutionResumed{requester.name, duration_cast<milliseconds>(paused).count()});
   if (Status c = ctx_.log.CommitRequest(mark, journal::Durability::kDurable); !c.ok()) {
@@ -756,8 +729,7 @@ void Execution::Resume(const Requester& requester, ViewCallback done) {
     if (run.tree && !run.terminating) ++*remaining;
   }
   state_ = *Transition(state_, ExecutionTrigger::kResume, id_);
-  paused_total_ += paused;
-  paused_since_.reset();
+  clock_.EndPause(resumed_at);
   for (auto& run : nodes_) {
     if (run.tree && !run.terminating)
       run.tree->Resume([finish](Result<milliseconds>) { finish(); });
@@ -777,7 +749,7 @@ void Execution::RestartClocks() {
 
 void Execution::ArmExecutionTimer() {
   if (spec().timeout_ms == 0 || state_ != ExecutionState::kRunning) return;
-  timer_.expires_after(timeout_left_);
+  timer_.expires_after(clock_.timeout_left());
   auto self = shared_from_this();
   uint64_t generation = ++timer_generation_;
   timer_.async_wait([self, generation](const boost::system::error_code& ec) {
@@ -818,13 +790,13 @@ void Execution::StopClocks() {
   // Asio timers run on the real steady clock; what is left is kept for a later resume.
   auto now = std::chrono::steady_clock::now();
   if (spec().timeout_ms != 0 && state_ != ExecutionState::kIdle) {
-    timeout_left_ = std::max(std::chrono::steady_clock::duration{}, timer_.expiry() - now);
+    clock_.KeepTimeoutLeft(timer_.expiry(), now);
   }
   ++timer_generation_;
   timer_.cancel();
   for (auto& run : nodes_) {
     if (!run.tree || run.terminating) continue;
-    run.timeout_left = std::max(std::chrono::steady_clock::duration{}, run.timer->expiry() - now);
+    run.timeout_left = ExecutionClock::TimeLeft(run.timer->expiry(), now);
     ++run.timer_generation;
     run.timer->cancel();
   }

@@ -18,9 +18,11 @@
 #include "dag/dag.h"
 #include "dag/schedule_plan.h"
 #include "journal/records.h"
+#include "lifecycle/execution_clock.h"
 #include "lifecycle/execution_history.h"
 #include "lifecycle/execution_manager.h"
 #include "lifecycle/execution_view.h"
+#include "lifecycle/stop_coordinator.h"
 #include "lifecycle/transition_log.h"
 #include "process/process_runner.h"
 
@@ -44,7 +46,7 @@ struct ManagerContext {
 class Execution : public std::enable_shared_from_this<Execution> {
  public:
   using ViewCallback = std::function<void(Result<ExecutionView>)>;
-  using StopCallback = std::function<void(Result<StopResult>)>;
+  using StopCallback = StopCoordinator::Callback;
 
   Execution(ManagerContext& ctx, std::string id, dag::Dag dag, int64_t created_at);
   ~Execution();
@@ -115,8 +117,6 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void ArmExecutionTimer();
   void ArmNodeTimer(dag::NodeIndex i);
   void StopClocks();
-  double AttemptCost(const NodeRun& run, Clock::time_point now) const;
-  Clock::duration PausedTotal(Clock::time_point now) const;
   Status Commit(journal::Durability durability);
   // Commit for transitions whose failure changes nothing here (see execution.cc).
   void Flush(journal::Durability durability);
@@ -141,23 +141,16 @@ class Execution : public std::enable_shared_from_this<Execution> {
   bool launching_ = false;  // inside LaunchReady's loop
   bool detached_ = false;   // the manager is gone: ctx_ must not be touched
 
-  // Pauses: the execution's clocks (cost, timeouts) stand still while paused.
-  Clock::duration paused_total_{};
-  std::optional<Clock::time_point> paused_since_;
+  // Pauses and what is left of the timeout: the execution's clocks (cost, timeouts) stand
+  // still while paused.
+  ExecutionClock clock_;
 
   // The execution's timeout, counted over running, unpaused time.
   boost::asio::steady_timer timer_;
   uint64_t timer_generation_ = 0;
-  Clock::duration timeout_left_{};
 
-  // The stop in progress (state stopping) and who waits for its result.
-  std::optional<StopRequest> stop_;
-  int64_t stop_requested_at_ = 0;
-  bool stop_journaled_ = true;
-  std::vector<StopCallback> stop_waiters_;
-  std::optional<StopResult> stop_result_;
-  int nodes_killed_ = 0;         // trees of this stop that needed SIGKILL
-  int nodes_unkillable_ = 0;     // trees that survived SIGKILL
+  // The stop in progress (state stopping), or the one that ended the execution.
+  StopCoordinator stop_;
   bool failed_by_node_ = false;  // a node failed for good (onFailure decides the rest)
 };
 
