@@ -7,12 +7,14 @@
 #include <unistd.h>
 #include <cerrno>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <utility>
 
 #include "process/cgroup.h"
 #include "process/local_process_runner.h"
 #include "process/pidfd.h"
+#include "process/proc_stat.h"
 
 namespace warden::process {
 
@@ -349,15 +351,45 @@ void LocalProcessTree::Pause(std::function<void(Status)> done) {
     } else {
       SignalGroup(SIGSTOP);
       SignalEscapees(SIGSTOP, /*only_new=*/false);
-      frozen_ = true;
     }
   }
   pause_waiters_.push_back(std::move(done));
-  if (frozen_) {
-    CompletePauseWaiters(Status::Ok());
-  } else {
+  if (mode_ == ContainmentMode::kCgroup) {
     OnCgroupEvents();  // the freeze may already have taken effect
+  } else if (!frozen_) {
+    AwaitStopped(std::chrono::milliseconds(0));
+  } else {
+    CompletePauseWaiters(Status::Ok());
   }
+}
+
+void LocalProcessTree::AwaitStopped(std::chrono::milliseconds waited) {
+  // A signal is delivered when its target next runs: a busy process can still be running
+  // for a few ms after SIGSTOP was sent. The pause is answered once every member is seen
+  // stopped (or gone), polling with a growing interval.
+  bool all_stopped = true;
+  for (pid_t pid : ListMembers()) {
+    Result<ProcStat> stat = ReadProcStat(pid);
+    if (stat.ok() && stat->state != 'T' && stat->state != 't' && !stat->exited()) {
+      all_stopped = false;
+      break;
+    }
+  }
+  if (all_stopped) {
+    frozen_ = true;
+    CompletePauseWaiters(Status::Ok());
+    return;
+  }
+  auto next = std::clamp(waited, std::chrono::milliseconds(1), std::chrono::milliseconds(50));
+  exec_wait_.expires_after(next);
+  exec_wait_.async_wait([self = shared_from_this(),
+                         waited = waited + next](boost::system::error_code ec) {
+    // A resume, a termination or the end of the tree answered the waiters meanwhile.
+    if (ec || !self->paused_ || self->frozen_ || self->finished_ || self->phase_ != Phase::kNone) {
+      return;
+    }
+    self->AwaitStopped(waited);
+  });
 }
 
 void LocalProcessTree::Resume(std::function<void(Result<std::chrono::milliseconds>)> done) {

@@ -106,6 +106,8 @@ class LocalProcessTree final : public ProcessTree,
   // leader (then alone) is signalled through its pidfd instead.
   void SignalGroup(int signo);
   void SignalLeader(int signo);
+  // pgroup mode: answers the pause waiters once every member is seen stopped.
+  void AwaitStopped(std::chrono::milliseconds waited);
   // True while the leader has not exec'd yet (it still shares the daemon's memory).
   bool BeforeExec() const;
   // The leader has exited: free what its child side read before exec, note a failure.
@@ -129,7 +131,7 @@ class LocalProcessTree final : public ProcessTree,
   Pipes pipes_;
   LaunchCallbacks callbacks_;
   boost::asio::steady_timer timer_;
-  boost::asio::steady_timer exec_wait_;  // a pause waiting for the leader's exec
+  boost::asio::steady_timer exec_wait_;  // a pause waiting for the exec, or for SIGSTOP
 
   bool leader_exited_ = false;
   bool leader_reaped_ = false;

@@ -117,7 +117,8 @@ class ProcessTree {
                          std::function<void(const TerminationReport&)> done) = 0;
 
   // Freezes the tree; `done` runs once it is frozen (cgroup: "frozen 1" in cgroup.events;
-  // pgroup: SIGSTOP sent to the group). Conflict while terminating or finished.
+  // pgroup: SIGSTOP sent, and every member seen stopped in /proc). A leader that has not
+  // exec'd yet is left to exec first. Conflict while terminating or finished.
   virtual void Pause(std::function<void(Status)> done) = 0;
   // Thaws it; `done` gets the time this pause lasted. Conflict when not paused.
   virtual void Resume(std::function<void(Result<std::chrono::milliseconds>)> done) = 0;
