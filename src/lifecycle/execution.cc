@@ -667,10 +667,15 @@ void Execution::Pause(const Requester& requester, ViewCallback done) {
       done(Status(failure->code(), "pause failed: " + failure->message()));
       return;
     }
-    if (self->state_ == ExecutionState::kPaused) {
-      self->Record(journal::ExecutionPaused{requester.name});
-      self->Flush(journal::Durability::kDurable);
+    if (self->state_ != ExecutionState::kPaused) {
+      // A stop (or the end of the execution) came while the trees were freezing: the pause
+      // never took effect, so it is neither journaled nor acknowledged.
+      done(Status::Conflict("pause of execution " + self->id_ + " was overtaken: it is " +
+                            std::string(ExecutionStateName(self->state_)) + " now"));
+      return;
     }
+    self->Record(journal::ExecutionPaused{requester.name});
+    self->Flush(journal::Durability::kDurable);
     done(self->View());
   };
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {

@@ -87,7 +87,11 @@ TEST_F(LifecycleTest, StopWhileAPauseIsStillFreezingStillStops) {
   Settle();
   runner_->Tree("b")->HoldNextFreeze();
   int pause_answers = 0;
-  manager_->Pause(id, lib_, [&](Result<ExecutionView>) { ++pause_answers; });
+  std::optional<Status> pause_status;
+  manager_->Pause(id, lib_, [&](Result<ExecutionView> r) {
+    ++pause_answers;
+    pause_status = r.status();
+  });
   Settle();
   ASSERT_EQ(pause_answers, 0);
   auto stop = StopAndWait(id);
@@ -95,6 +99,9 @@ TEST_F(LifecycleTest, StopWhileAPauseIsStillFreezingStillStops) {
   EXPECT_EQ((*stop.done)->status, ExecutionState::kStopped);
   Settle();
   EXPECT_EQ(pause_answers, 1) << "the pause gets exactly one answer";
+  // It never took effect: refused, and not in the journal (an acknowledged pause would be).
+  EXPECT_EQ(pause_status->code(), StatusCode::kConflict) << pause_status->ToString();
+  EXPECT_TRUE(EventsOf(id, journal::kind::kExecutionPaused).empty());
   EXPECT_TRUE(runner_->Tree("a")->finished());
   EXPECT_TRUE(runner_->Tree("b")->finished());
   EXPECT_EQ(StateOf(id), ExecutionState::kStopped);
