@@ -39,6 +39,12 @@ CREATE INDEX journal_stop_requested ON journal (execution_id)
   WHERE kind = 'execution.stop_requested';
 CREATE INDEX journal_orphan_found ON journal (execution_id)
   WHERE kind = 'orphan.found';
+-- Start-up reads executions created from daemon.started's scanFrom on, in seq order, and
+-- finds the last daemon.started without reading the history.
+CREATE INDEX journal_created_seq ON journal (seq)
+  WHERE kind = 'execution.created';
+CREATE INDEX journal_daemon_started ON journal (seq)
+  WHERE kind = 'daemon.started';
 -- A create that repeats a requestId finds the execution it made, also after a restart.
 CREATE INDEX journal_request_id ON journal (json_extract(payload, '$.requestId'))
   WHERE kind = 'execution.created';

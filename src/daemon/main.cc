@@ -130,10 +130,16 @@ int main(int argc, char** argv) {
   spdlog::info("containment: {} ({})", process::ContainmentModeName(containment.mode),
                containment.reason);
   auto boot_id = process::ReadBootId();
+  // The next start reads only executions created from here on (or still open now).
+  auto scan_from = (*journal)->ScanWatermark();
+  if (!scan_from.ok()) {
+    spdlog::error("{}", scan_from.status().message());
+    return kExitUnavailable;
+  }
   if (!Journal(**journal, journal::DaemonStarted{
                               getpid(), WARDEN_VERSION, boot_id.ok() ? *boot_id : std::string(),
                               std::string(process::ContainmentModeName(containment.mode)),
-                              containment.cgroup_root.string()})) {
+                              containment.cgroup_root.string(), *scan_from})) {
     return kExitUnavailable;
   }
 

@@ -242,27 +242,63 @@ Result<std::vector<Event>> Journal::ReadAll(int64_t after_seq, int64_t limit) co
 // The two conditions match the partial indexes journal_created and journal_terminal exactly,
 // so SQLite answers from them instead of the whole history.
 const char* const Journal::kNonTerminalQuery =
-    "SELECT c.seq, c.execution_id FROM journal c INDEXED BY journal_created "
-    "WHERE c.kind = 'execution.created' AND NOT EXISTS ("
+    "SELECT c.seq, c.execution_id FROM journal c INDEXED BY journal_created_seq "
+    "WHERE c.kind = 'execution.created' AND c.seq >= ? AND NOT EXISTS ("
     "SELECT 1 FROM journal t WHERE t.execution_id = c.execution_id "
     "AND t.kind IN ('execution.stopped', 'execution.completed', 'execution.failed'))";
 
-Result<std::vector<std::string>> Journal::NonTerminalExecutionIds() const {
+Result<int64_t> Journal::ScanFromLocked() const {
+  try {
+    SQLite::Statement q(*db_,
+                        "SELECT json_extract(payload, '$.scanFrom') FROM journal "
+                        "INDEXED BY journal_daemon_started WHERE kind = 'daemon.started' "
+                        "ORDER BY seq DESC LIMIT 1");
+    if (q.executeStep() && !q.getColumn(0).isNull()) return q.getColumn(0).getInt64();
+  } catch (const SQLite::Exception& ex) {
+    return Status::IoError("journal " + path_ + ": reading: " + ex.what());
+  }
+  return int64_t{0};
+}
+
+Result<int64_t> Journal::ScanWatermark() const {
+  auto ids = NonTerminal();
+  if (!ids.ok()) return ids.status();
+  if (!ids->empty()) return ids->front().first;
   std::lock_guard lock(mu_);
+  try {
+    SQLite::Statement q(*db_, "SELECT coalesce(max(seq), 0) + 1 FROM journal");
+    if (q.executeStep()) return q.getColumn(0).getInt64();
+  } catch (const SQLite::Exception& ex) {
+    return Status::IoError("journal " + path_ + ": reading: " + ex.what());
+  }
+  return int64_t{1};
+}
+
+Result<std::vector<std::string>> Journal::NonTerminalExecutionIds() const {
+  auto rows = NonTerminal();
+  if (!rows.ok()) return rows.status();
   std::vector<std::string> ids;
+  for (auto& row : *rows) ids.push_back(std::move(row.second));
+  return ids;
+}
+
+Result<std::vector<std::pair<int64_t, std::string>>> Journal::NonTerminal() const {
+  std::lock_guard lock(mu_);
+  auto from = ScanFromLocked();
+  if (!from.ok()) return from.status();
   try {
     SQLite::Statement q(*db_, kNonTerminalQuery);
+    q.bind(1, *from);
     // No ORDER BY: sorting by seq in SQL makes SQLite prefer a rowid scan of the whole
     // table over the partial index, so the few rows are sorted here instead.
     std::vector<std::pair<int64_t, std::string>> rows;
     while (q.executeStep())
       rows.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
     std::sort(rows.begin(), rows.end());
-    for (auto& row : rows) ids.push_back(std::move(row.second));
+    return rows;
   } catch (const SQLite::Exception& ex) {
     return Status::IoError("journal " + path_ + ": reading: " + ex.what());
   }
-  return ids;
 }
 
 Result<std::vector<std::string>> Journal::ExecutionIds(const std::string& after_id,

@@ -85,8 +85,14 @@ class Journal {
   // Every event with seq > after_seq, oldest first, at most `limit` of them.
   Result<std::vector<Event>> ReadAll(int64_t after_seq = 0, int64_t limit = 1'000'000) const;
   // Ids of executions that have an `execution.created` event but no terminal one
-  // (stopped, completed, failed), oldest first. Uses the partial indexes; never scans history.
+  // (stopped, completed, failed), oldest first. Reads only the executions created from the
+  // last `daemon.started`'s `scanFrom` on (all of them when there is none), through partial
+  // indexes: start-up does not read the history of executions that had ended before.
   Result<std::vector<std::string>> NonTerminalExecutionIds() const;
+  // The `scanFrom` for a `daemon.started` written now: the seq of the oldest execution that
+  // has not ended, or the next seq when all have. Every execution created before it has
+  // ended, and ended executions stay ended.
+  Result<int64_t> ScanWatermark() const;
 
   // Ids of every execution in the journal (those with an `execution.created` event), in id
   // order, which is creation order; at most `limit`, starting after `after_id` (empty: from
@@ -110,6 +116,10 @@ class Journal {
   Status Prepare();
   Status SetSynchronous(int level);           // 1 = NORMAL, 2 = FULL; read back and checked
   Status FailFrom(const char* what, int rc);  // sticky unless rc is SQLITE_BUSY
+  // (seq of execution.created, id) of the executions not ended, oldest first.
+  Result<std::vector<std::pair<int64_t, std::string>>> NonTerminal() const;
+  // The last daemon.started's scanFrom, 0 without one. Call with mu_ held.
+  Result<int64_t> ScanFromLocked() const;
   Result<std::vector<Event>> Read(const std::string& sql, const std::string* text_arg,
                                   int64_t int_arg, int64_t limit) const;
 

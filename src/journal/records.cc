@@ -408,6 +408,7 @@ void Encode(const DaemonStarted& r, json::object& o) {
   o["bootId"] = r.boot_id;
   o["containment"] = r.containment;
   o["cgroupRoot"] = EmptyAsNull(r.cgroup_root);
+  o["scanFrom"] = r.scan_from;
 }
 Result<Record> Decode(Reader in, DaemonStarted*) {
   DaemonStarted r;
@@ -416,6 +417,7 @@ Result<Record> Decode(Reader in, DaemonStarted*) {
   r.boot_id = in.OptString("bootId").value_or("");
   r.containment = in.OptString("containment").value_or("");
   r.cgroup_root = in.OptString("cgroupRoot").value_or("");
+  r.scan_from = in.OptInt("scanFrom").value_or(0);
   return in.Done(std::move(r));
 }
 

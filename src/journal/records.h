@@ -161,6 +161,8 @@ struct DaemonStarted {
   std::string boot_id;
   std::string containment;
   std::string cgroup_root;  // empty: none
+  // Every execution created before this seq had ended at this start (Journal::ScanWatermark).
+  int64_t scan_from = 0;
 };
 struct DaemonStopped {
   int64_t pid = 0;

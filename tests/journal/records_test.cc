@@ -44,7 +44,7 @@ std::vector<Record> Examples() {
       OrphanTerminated{4242},
       OrphanKilled{4243},
       OrphanUnkillable{4244, {4244, 4245}},
-      DaemonStarted{99, "0.1.0", "b00t", "pgroup", "/sys/fs/cgroup/warden"},
+      DaemonStarted{99, "0.1.0", "b00t", "pgroup", "/sys/fs/cgroup/warden", 42},
       DaemonStopped{99, "0.1.0"},
       RecoveryStarted{{"e1", "e2"}},
       RecoveryFinished{2, 5, 840},
