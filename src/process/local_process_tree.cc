@@ -20,6 +20,8 @@ namespace warden::process {
 
 namespace {
 constexpr int kKcmpVm = 1;  // KCMP_VM of <linux/kcmp.h>
+// How long a pgroup pause waits to see every member stopped before it answers anyway.
+constexpr std::chrono::milliseconds kStopWaitLimit{1000};
 }  // namespace
 namespace {
 
@@ -317,6 +319,9 @@ std::vector<pid_t> LocalProcessTree::ListMembers() const {
 bool LocalProcessTree::BeforeExec() const {
   // Until its exec the child runs in the daemon's memory (CLONE_VM): sharing our VM is the
   // proof that it has not exec'd yet. An error (no kcmp) counts as exec'd, as before.
+  // A leader that has exited (its pid may even be reused, by a thread of ours) has no exec
+  // left to wait for.
+  if (leader_exited_) return false;
   return ::syscall(SYS_kcmp, ::getpid(), identity_.pid, kKcmpVm, 0, 0) == 0;
 }
 
@@ -366,16 +371,22 @@ void LocalProcessTree::Pause(std::function<void(Status)> done) {
 void LocalProcessTree::AwaitStopped(std::chrono::milliseconds waited) {
   // A signal is delivered when its target next runs: a busy process can still be running
   // for a few ms after SIGSTOP was sent. The pause is answered once every member is seen
-  // stopped (or gone), polling with a growing interval.
+  // stopped (or gone), polling with a growing interval. Only processes that are members now
+  // count (the last scan's list may name one that left the session meanwhile: the next
+  // scan finds it as an escapee), and the wait is bounded: a member stuck in
+  // uninterruptible sleep stops only when it leaves it, and a pause must not hang on it.
   bool all_stopped = true;
   for (pid_t pid : ListMembers()) {
     Result<ProcStat> stat = ReadProcStat(pid);
-    if (stat.ok() && stat->state != 'T' && stat->state != 't' && !stat->exited()) {
+    if (!stat.ok() || stat->exited() || stat->state == 'T' || stat->state == 't') continue;
+    const bool member =
+        stat->session == identity_.sid || stat->pgrp == identity_.pgid || escapees_.count(pid) > 0;
+    if (member) {
       all_stopped = false;
       break;
     }
   }
-  if (all_stopped) {
+  if (all_stopped || waited >= kStopWaitLimit) {
     frozen_ = true;
     CompletePauseWaiters(Status::Ok());
     return;
