@@ -158,6 +158,8 @@ TEST_F(HistoryTest, EventsListAndOutputPathAnswerForExecutionsOfAnEarlierRun) {
   EXPECT_EQ(manager_->Get("0000000000000000000000").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(manager_->ReadEvents("nope", 0).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(manager_->OutputPath(first, "zz", false).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(runner_->Exit("b", 0));
+  ASSERT_TRUE(RunUntilEnded(second));
 }
 
 }  // namespace
