@@ -4,10 +4,13 @@
 //   1. A journal of about 10k events, then one of about 1M, mostly ended executions (each
 //      execution.created with a small spec, execution.started, per node node.intent,
 //      node.started and node.exited, then execution.completed; ~10 nodes each; 8% stopped
-//      by a user; 5 idle in either journal). The data directory is made by a first wardend that
-//      ran its migrations and stopped cleanly; the rows are then inserted with SQLite in big
-//      transactions, so each measured start is a second start. Also RssAnon of the daemon
-//      (from /proc/PID/status) right after its socket accepts. --containment pgroup.
+//      by a user; 5 idle ones, the newest, in either journal). The data directory is made by
+//      a first wardend that ran its migrations and stopped cleanly; the rows are then
+//      inserted with SQLite in big transactions, and one more wardend starts on them and is
+//      killed, as the start before the measured ones would have been: each measured start
+//      is a later start (no migrations; the previous start's scanFrom in force). Also
+//      RssAnon of the daemon (from /proc/PID/status) right after its socket accepts.
+//      --containment pgroup.
 //   2. 100 live orphans: a wardend runs one execution of 100 `sleep 60` nodes
 //      (maxParallel 100), is killed with SIGKILL once all 100 run, and a new wardend is
 //      exec'd: the time until its socket accepts, whether all 100 pids are gone at that
@@ -273,7 +276,6 @@ JournalShape Fabricate(const std::string& db_path, int64_t target_events) {
                   R"("],"cwd":"/srv/batch"})";
   }
   JournalShape shape;
-  const int64_t stride = std::max<int64_t>(1, target_events / 33 / kIdle);
   int64_t at = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count() -
@@ -299,7 +301,9 @@ JournalShape Fabricate(const std::string& db_path, int64_t target_events) {
   std::optional<SQLite::Transaction> tx;
   tx.emplace(db);
   int64_t in_tx = 0;
-  while (shape.events < target_events) {
+  // The history first, then the idle executions: executions created and never started are
+  // the newest (an old one that is still idle makes every start read the history after it).
+  while (shape.events < target_events || shape.idle < kIdle) {
     at += 1000;
     char id_buf[32];
     std::snprintf(id_buf, sizeof id_buf, "%012llx%04x%06x", static_cast<unsigned long long>(at), 0,
@@ -308,7 +312,7 @@ JournalShape Fabricate(const std::string& db_path, int64_t target_events) {
     // 0: idle; 1-4 of every 50: stopped by a user; the rest completed.
     int kind = static_cast<int>(shape.executions % 50);
     if (kind == 0) kind = 5;
-    if (shape.executions % stride == stride / 2 && shape.idle < kIdle) kind = 0;
+    if (shape.events >= target_events) kind = 0;
     std::string name = "batch-" + std::to_string(shape.executions);
     std::string request_id = shape.executions % 2
                                  ? R"(,"requestId":"req-)" + std::to_string(shape.executions) + "\""
@@ -434,12 +438,29 @@ bool PrepareDataDir(const std::string& data, const std::string& socket_path,
 }
 
 // Each run starts on the same database: the shutdown after a run stops the idle executions
-// (reason server_shutdown), so the prepared warden.db is put back before every run.
+// (reason server_shutdown), so the prepared warden.db is put back before every run. The
+// prepared database has had one start after its history was written (killed at once, so
+// nothing but its daemon.started is added): every start but the very first reads only
+// what happened since the previous one's scanFrom.
 StartFigures MeasureStarts(const std::string& data, const std::string& socket_path,
                            const std::string& log, int runs, const std::string& probe_id) {
   StartFigures f;
   const std::string db = data + "/warden.db";
   std::error_code ec;
+  Daemon first = SpawnWardend(data, socket_path, "pgroup", log);
+  if (first.pid < 0 || WaitAccepting(first, socket_path, std::chrono::seconds(60)) < 0) {
+    f.ok = false;
+    f.note = "the first start after the history was written failed (see " + log + ")";
+    if (first.pid > 0) StopWardend(first);
+    return f;
+  }
+  kill(first.pid, SIGKILL);
+  WaitExit(first.pid, std::chrono::seconds(10));
+  {
+    // Folds the WAL into the database file, so that the copy below is all of it.
+    SQLite::Database checkpoint(db, SQLite::OPEN_READWRITE);
+    checkpoint.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
   fs::copy_file(db, db + ".prepared", fs::copy_options::overwrite_existing, ec);
   for (int run = 0; run < runs; ++run) {
     fs::remove(db + "-wal", ec);
