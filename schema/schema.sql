@@ -110,6 +110,75 @@ SELECT
 FROM journal c
 WHERE c.kind = 'execution.created';
 
+-- stop_nodes: one row per (stop, node attempt that was running or pending when the stop
+-- began): what the stop did to it. One stop per execution (joined requests share it).
+--   execution_id, stop_seq   the execution and the seq of the request that began the stop
+--   node_id, attempt  the node attempt
+--   pid               its leader's pid (NULL when it never started)
+--   grace_ms          the grace in force when it was sent SIGTERM (a joining request's
+--                     shorter grace can bring SIGKILL forward); NULL for a pending node
+--   sigterm_at        when SIGTERM was sent (NULL: pending, never started)
+--   sigkill_at        when SIGKILL was sent; NULL when not needed
+--   ended_at          when its tree was empty; NULL while the stop runs
+--   exit_code, signal how its leader ended (both NULL when crash recovery ended it: the
+--                     restarted daemon is not its parent)
+--   outcome           graceful (ended within the grace) | killed (needed SIGKILL) |
+--                     unkillable (survived SIGKILL) | not_started (pending, marked stopped) |
+--                     lost (crash recovery found nothing of it alive); NULL while running
+--   cost_usd          what the attempt cost (0 for not_started)
+--   term_to_end_ms    from SIGTERM to the tree's end
+CREATE VIEW stop_nodes AS
+SELECT
+  r.execution_id AS execution_id,
+  r.seq AS stop_seq,
+  n.node_id AS node_id,
+  n.attempt AS attempt,
+  (SELECT json_extract(s.payload, '$.pid') FROM journal s
+    WHERE s.execution_id = n.execution_id AND s.node_id = n.node_id
+      AND s.attempt = n.attempt AND s.kind = 'node.started'
+    ORDER BY s.seq LIMIT 1) AS pid,
+  json_extract(n.payload, '$.graceMs') AS grace_ms,
+  CASE WHEN n.kind = 'node.signalled' THEN n.at_ms END AS sigterm_at,
+  k.at_ms AS sigkill_at,
+  coalesce(e.at_ms, CASE WHEN n.kind = 'node.lost' THEN n.at_ms END) AS ended_at,
+  json_extract(e.payload, '$.exitCode') AS exit_code,
+  json_extract(e.payload, '$.signal') AS signal,
+  CASE
+    WHEN n.kind = 'node.stopped' THEN 'not_started'
+    WHEN n.kind = 'node.lost' THEN 'lost'
+    WHEN EXISTS (SELECT 1 FROM journal u
+                  WHERE u.execution_id = n.execution_id AND u.node_id = n.node_id
+                    AND u.attempt = n.attempt AND u.kind = 'node.unkillable'
+                    AND u.seq > n.seq) THEN 'unkillable'
+    WHEN k.seq IS NOT NULL THEN 'killed'
+    WHEN e.seq IS NOT NULL THEN 'graceful'
+  END AS outcome,
+  CASE WHEN n.kind = 'node.stopped' THEN 0 ELSE json_extract(e.payload, '$.costUsd') END
+    AS cost_usd,
+  CASE WHEN n.kind = 'node.signalled' THEN e.at_ms - n.at_ms END AS term_to_end_ms
+FROM journal r
+JOIN journal n
+  ON n.execution_id = r.execution_id AND n.seq > r.seq
+ AND (n.kind IN ('node.stopped', 'node.lost')
+      OR (n.kind = 'node.signalled' AND json_extract(n.payload, '$.signal') = 'SIGTERM'
+          AND json_extract(n.payload, '$.why') <> 'timeout'
+          AND NOT EXISTS (SELECT 1 FROM journal p
+                           WHERE p.execution_id = n.execution_id AND p.node_id = n.node_id
+                             AND p.attempt = n.attempt AND p.kind = 'node.signalled'
+                             AND json_extract(p.payload, '$.signal') = 'SIGTERM'
+                             AND p.seq > r.seq AND p.seq < n.seq)))
+LEFT JOIN journal k
+  ON k.seq = (SELECT min(x.seq) FROM journal x
+               WHERE x.execution_id = n.execution_id AND x.node_id = n.node_id
+                 AND x.attempt = n.attempt AND x.kind = 'node.signalled'
+                 AND json_extract(x.payload, '$.signal') = 'SIGKILL' AND x.seq > n.seq)
+LEFT JOIN journal e
+  ON e.seq = (SELECT min(x.seq) FROM journal x
+               WHERE x.execution_id = n.execution_id AND x.node_id = n.node_id
+                 AND x.attempt = n.attempt AND x.kind = 'node.exited' AND x.seq > n.seq)
+WHERE r.kind = 'execution.stop_requested'
+  AND coalesce(json_extract(r.payload, '$.joined'), 0) = 0;
+
 -- stops: one row per stop request (execution.stop_requested) and the outcome of the stop
 -- it began or joined.
 --   execution_id      the execution stopped
@@ -119,7 +188,9 @@ WHERE c.kind = 'execution.created';
 --                     (stops the daemon decided itself: timeout, error, shutdown, recovery)
 --   reason            user_abort | timeout | error | server_shutdown | crash_recovery
 --   note              the free-text note given with the request, or NULL
---   grace_ms          the grace requested for this stop (NULL: each node's own grace)
+--   grace_ms          the grace in force: the one this request named, else the one every
+--                     node of the stop had (stop_nodes); NULL when they differed
+--   grace_ms_min, grace_ms_max   the smallest and largest grace in force among its nodes
 --   completed_at      when cleanup finished (every tree ended); NULL while stopping
 --   status            stopped | failed (a tree was unkillable, or reason error)
 --   final_cost_usd    the execution's cost at the end of the stop, partial nodes included
@@ -144,7 +215,13 @@ SELECT
   json_extract(r.payload, '$.requestedBy') AS requested_by,
   json_extract(r.payload, '$.reason') AS reason,
   json_extract(r.payload, '$.note') AS note,
-  json_extract(r.payload, '$.graceMs') AS grace_ms,
+  coalesce(json_extract(r.payload, '$.graceMs'),
+    (SELECT CASE WHEN min(g.grace_ms) = max(g.grace_ms) THEN min(g.grace_ms) END
+       FROM stop_nodes g WHERE g.execution_id = r.execution_id)) AS grace_ms,
+  (SELECT min(g.grace_ms) FROM stop_nodes g WHERE g.execution_id = r.execution_id)
+    AS grace_ms_min,
+  (SELECT max(g.grace_ms) FROM stop_nodes g WHERE g.execution_id = r.execution_id)
+    AS grace_ms_max,
   d.at_ms AS completed_at,
   json_extract(d.payload, '$.status') AS status,
   json_extract(d.payload, '$.finalCostUsd') AS final_cost_usd,

@@ -302,11 +302,13 @@ Result<Record> Decode(Reader in, NodeLaunchFailed*) {
 void Encode(const NodeSignalled& r, json::object& o) {
   o["signal"] = r.signal;
   o["why"] = r.why;
+  if (r.grace_ms) o["graceMs"] = *r.grace_ms;
 }
 Result<Record> Decode(Reader in, NodeSignalled*) {
   NodeSignalled r;
   r.signal = in.String("signal");
   r.why = in.String("why");
+  r.grace_ms = in.OptInt("graceMs");
   return in.Done(std::move(r));
 }
 

@@ -100,8 +100,9 @@ struct NodeLaunchFailed {
   int64_t exit_code = 126;
 };
 struct NodeSignalled {
-  std::string signal;  // SIGTERM | SIGKILL
-  std::string why;     // stop | timeout | grace_expired | shutdown | crash_recovery
+  std::string signal;               // SIGTERM | SIGKILL
+  std::string why;                  // stop | timeout | grace_expired | shutdown | crash_recovery
+  std::optional<int64_t> grace_ms;  // SIGTERM: the grace in force for this tree
 };
 struct NodeExited {
   std::optional<int64_t> exit_code;

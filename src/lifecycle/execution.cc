@@ -403,7 +403,7 @@ void Execution::TerminateNode(dag::NodeIndex i, milliseconds grace) {
     // Terminate sends SIGTERM before it returns: journal it now, so that during a long grace
     // (or after a crash in it) the journal shows that it went out.
     run.sigterm_recorded = true;
-    Record(journal::NodeSignalled{"SIGTERM", SignalWhy(run)}, i);
+    Record(journal::NodeSignalled{"SIGTERM", SignalWhy(run), grace.count()}, i);
   }
 }
 
@@ -428,7 +428,8 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
     run.killed = r.sigkill_sent_ms.has_value();
     run.unkillable = !r.unkillable.empty();
     if (r.sigkill_sent_ms) {
-      Record(journal::NodeSignalled{"SIGKILL", "grace_expired"}, i, *r.sigkill_sent_ms);
+      Record(journal::NodeSignalled{"SIGKILL", "grace_expired", std::nullopt}, i,
+             *r.sigkill_sent_ms);
       ++ctx_.stats.sigkill_escalations;
       if (state_ == ExecutionState::kStopping) stop_.CountKilled();
     }

@@ -148,8 +148,8 @@ void RecordOutcome(RecordWriter& out, const ExecutionWork& work, size_t k,
   const std::string& node = attempt.node_id;
   const int64_t pid = attempt.identity ? attempt.identity->pid : 0;
   if (outcome.sigkill_sent_ms) {
-    out.Add(journal::NodeSignalled{"SIGKILL", "grace_expired"}, work.id, node, attempt.attempt,
-            *outcome.sigkill_sent_ms);
+    out.Add(journal::NodeSignalled{"SIGKILL", "grace_expired", std::nullopt}, work.id, node,
+            attempt.attempt, *outcome.sigkill_sent_ms);
   }
   switch (outcome.action) {
     case Action::kTerminated:
@@ -321,8 +321,8 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
   std::vector<Outcome> outcomes =
       reaper.Terminate(attempts, findings, [&](size_t index, int64_t at_ms) {
         const RecordedAttempt& a = attempts[index];
-        out.Add(journal::NodeSignalled{"SIGTERM", "crash_recovery"}, a.execution_id, a.node_id,
-                a.attempt, at_ms);
+        out.Add(journal::NodeSignalled{"SIGTERM", "crash_recovery", a.grace.count()},
+                a.execution_id, a.node_id, a.attempt, at_ms);
         out.Commit(journal::Durability::kCrashSafe);
         CrashPoint("recovery.after_sigterm");
       });

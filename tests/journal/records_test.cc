@@ -31,7 +31,7 @@ std::vector<Record> Examples() {
                  "cgroup"},
       NodeStarted{4242, 123456789, "b00t", 4242, 4242, "/sys/fs/cgroup/x", "cgroup"},
       NodeLaunchFailed{"exec x: No such file or directory", 127},
-      NodeSignalled{"SIGKILL", "grace_expired"},
+      NodeSignalled{"SIGTERM", "stop", 2000},
       NodeExited{std::nullopt, "SIGKILL", false, true, 0.125, 2100, 300},
       NodeTimedOut{60000},
       NodeRetryScheduled{3},

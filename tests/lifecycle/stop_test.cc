@@ -69,7 +69,7 @@ TEST_F(LifecycleTest, StopWhileRunningTerminatesEveryTreeAndStopsPendingNodes) {
   EXPECT_EQ(row.requested_by, "uid:1000 pid:4242");
   EXPECT_EQ(row.reason, "user_abort");
   EXPECT_EQ(row.note, "deploy freeze");
-  EXPECT_FALSE(row.grace_ms.has_value()) << "no grace of its own: each node's applies";
+  EXPECT_EQ(row.grace_ms, 2000) << "no grace of its own: the one in force, the daemon's";
   EXPECT_EQ(row.status, "stopped");
   EXPECT_EQ(row.completed_at, result.stopped_at);
   EXPECT_EQ(row.nodes_completed, 1);
@@ -408,7 +408,7 @@ TEST_F(LifecycleTest, JoiningStopWithAShorterGraceBringsSigkillForward) {
   EXPECT_EQ((*second)->nodes_killed, 1) << "the same result for both";
   auto rows = StopRows(id);
   ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].grace_ms, std::nullopt) << "the first request gave no grace";
+  EXPECT_EQ(rows[0].grace_ms, 600000) << "the first request gave none: the node's was in force";
   EXPECT_EQ(rows[1].grace_ms, 0);
   EXPECT_EQ(rows[1].note, "now");
   EXPECT_EQ(rows[1].joined, 1);
