@@ -1,6 +1,7 @@
 -- 0007: the stop audit node by node. stop_nodes says, per node attempt a stop met, when it
 -- got SIGTERM and SIGKILL, when it ended, how and under which grace (node.signalled now
--- carries graceMs); stops.grace_ms is the grace in force, with its range beside it.
+-- carries graceMs); stops.grace_ms is the grace in force, with its range beside it, and
+-- who asked in full: the requesting process's name and the execution's requestId.
 CREATE VIEW stop_nodes AS
 SELECT
   r.execution_id AS execution_id,
@@ -88,7 +89,10 @@ SELECT
                     WHERE f.execution_id = r.execution_id
                       AND f.kind = 'execution.stop_requested')) AS nodes_unkillable,
   json_extract(d.payload, '$.journaled') AS journaled,
-  coalesce(json_extract(r.payload, '$.joined'), 0) AS joined
+  coalesce(json_extract(r.payload, '$.joined'), 0) AS joined,
+  json_extract(r.payload, '$.requestedByComm') AS requested_by_comm,
+  (SELECT json_extract(c.payload, '$.requestId') FROM journal c
+    WHERE c.execution_id = r.execution_id AND c.kind = 'execution.created') AS request_id
 FROM journal r
 LEFT JOIN journal d
   ON d.execution_id = r.execution_id AND d.kind = 'execution.stop_completed' AND d.seq > r.seq

@@ -207,6 +207,10 @@ WHERE r.kind = 'execution.stop_requested'
 --                     it joined that stop and shares its outcome; the first request's
 --                     reason stands, and a shorter grace brought SIGKILL forward. 0 for
 --                     the request that began the stop
+--   requested_by_comm the requesting process's name (/proc/PID/comm of the Unix socket
+--                     peer, read by the daemon, never taken from the request); NULL for
+--                     TCP (requested_by names the token) and for the daemon's own stops
+--   request_id        the requestId the execution was created with, or NULL
 CREATE VIEW stops AS
 SELECT
   r.execution_id AS execution_id,
@@ -241,7 +245,10 @@ SELECT
                     WHERE f.execution_id = r.execution_id
                       AND f.kind = 'execution.stop_requested')) AS nodes_unkillable,
   json_extract(d.payload, '$.journaled') AS journaled,
-  coalesce(json_extract(r.payload, '$.joined'), 0) AS joined
+  coalesce(json_extract(r.payload, '$.joined'), 0) AS joined,
+  json_extract(r.payload, '$.requestedByComm') AS requested_by_comm,
+  (SELECT json_extract(c.payload, '$.requestId') FROM journal c
+    WHERE c.execution_id = r.execution_id AND c.kind = 'execution.created') AS request_id
 FROM journal r
 LEFT JOIN journal d
   ON d.execution_id = r.execution_id AND d.kind = 'execution.stop_completed' AND d.seq > r.seq

@@ -12,6 +12,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <deque>
+#include <fstream>
 #include <optional>
 #include <unordered_set>
 
@@ -63,11 +64,20 @@ const std::string& TooManyConnectionsResponse() {
   return response;
 }
 
-std::string PeerName(int fd) {
+// Who is at the other end of a Unix socket, from the kernel (SO_PEERCRED), never from the
+// request: "uid:UID pid:PID" and the process's name.
+lifecycle::Requester Peer(int fd) {
+  lifecycle::Requester peer;
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "uid:? pid:?";
-  return "uid:" + std::to_string(cred.uid) + " pid:" + std::to_string(cred.pid);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    peer.name = "uid:? pid:?";
+    return peer;
+  }
+  peer.name = "uid:" + std::to_string(cred.uid) + " pid:" + std::to_string(cred.pid);
+  std::ifstream comm("/proc/" + std::to_string(cred.pid) + "/comm");
+  std::getline(comm, peer.comm);
+  return peer;
 }
 
 }  // namespace
@@ -77,7 +87,8 @@ std::string PeerName(int fd) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `requester` set: a Unix socket peer. Empty: TCP, authenticated per request.
-  Session(std::shared_ptr<ServerState> state, Protocol::socket socket, std::string requester)
+  Session(std::shared_ptr<ServerState> state, Protocol::socket socket,
+          lifecycle::Requester requester)
       : state_(std::move(state)), stream_(std::move(socket)), requester_(std::move(requester)) {
     state_->sessions.insert(this);
   }
@@ -166,8 +177,8 @@ class Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(message.target());
     request.content_type = std::string(message[http::field::content_type]);
     request.body = std::move(message.body());
-    if (!requester_.empty()) {
-      request.requester.name = requester_;
+    if (!requester_.name.empty()) {
+      request.requester = requester_;
     } else {
       std::string_view auth = message[http::field::authorization];
       std::string name;
@@ -309,7 +320,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<ServerState> state_;
   Stream stream_;
-  const std::string requester_;
+  const lifecycle::Requester requester_;  // empty name: TCP, authenticated per request
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -345,7 +356,7 @@ void Refuse(Protocol::socket socket) {
 }
 
 void AdmitConnection(const std::shared_ptr<ServerState>& state, Protocol::socket socket,
-                     std::string requester) {
+                     lifecycle::Requester requester) {
   if (state->sessions.size() >= state->options.max_connections) return Refuse(std::move(socket));
   std::make_shared<Session>(state, std::move(socket), std::move(requester))->Run();
 }
@@ -357,7 +368,7 @@ void AcceptUnix(std::shared_ptr<ServerState> state) {
         if (state->closing || !state->unix_acceptor) return;
         if (!ec) {
           int fd = socket.native_handle();
-          std::string requester = PeerName(fd);
+          lifecycle::Requester requester = Peer(fd);
           Protocol::socket generic(state->io, Protocol(AF_UNIX, 0), socket.release());
           AdmitConnection(state, std::move(generic), std::move(requester));
         } else if (ec == net::error::operation_aborted) {
@@ -375,7 +386,7 @@ void AcceptTcp(std::shared_ptr<ServerState> state) {
       socket.set_option(net::ip::tcp::no_delay(true), ec);
       int family = socket.local_endpoint(ec).protocol().family();
       Protocol::socket generic(state->io, Protocol(family, IPPROTO_TCP), socket.release());
-      AdmitConnection(state, std::move(generic), "");
+      AdmitConnection(state, std::move(generic), lifecycle::Requester{"", ""});
     } else if (ec == net::error::operation_aborted) {
       return;
     }

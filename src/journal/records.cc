@@ -169,6 +169,7 @@ Result<Record> Decode(Reader in, ExecutionResumed*) {
 
 void Encode(const ExecutionStopRequested& r, json::object& o) {
   o["requestedBy"] = r.requested_by;
+  if (!r.requested_by_comm.empty()) o["requestedByComm"] = r.requested_by_comm;
   o["reason"] = r.reason;
   if (!r.note.empty()) o["note"] = r.note;
   o["graceMs"] = OptionalNumber(r.grace_ms);
@@ -177,6 +178,7 @@ void Encode(const ExecutionStopRequested& r, json::object& o) {
 Result<Record> Decode(Reader in, ExecutionStopRequested*) {
   ExecutionStopRequested r;
   r.requested_by = in.String("requestedBy");
+  r.requested_by_comm = in.OptString("requestedByComm").value_or("");
   r.reason = in.String("reason");
   r.note = in.OptString("note").value_or("");
   r.grace_ms = in.OptInt("graceMs");

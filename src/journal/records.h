@@ -41,8 +41,9 @@ struct ExecutionResumed {
 };
 struct ExecutionStopRequested {
   std::string requested_by;
-  std::string reason;  // user_abort, timeout, error, server_shutdown, crash_recovery
-  std::string note;    // empty: none
+  std::string requested_by_comm;  // the requesting process's name; empty: not known
+  std::string reason;             // user_abort, timeout, error, server_shutdown, crash_recovery
+  std::string note;               // empty: none
   std::optional<int64_t> grace_ms;
   bool joined = false;
 };

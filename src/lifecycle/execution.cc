@@ -542,7 +542,7 @@ void Execution::BeginStop(StopRequest request) {
 }
 
 void Execution::RecordStopRequest(const StopRequest& request, bool joined) {
-  Record(journal::ExecutionStopRequested{request.requester.name,
+  Record(journal::ExecutionStopRequested{request.requester.name, request.requester.comm,
                                          std::string(StopReasonName(request.reason)), request.note,
                                          request.grace_ms, joined});
   // Write-ahead: the request is durable before anything is signalled for it.

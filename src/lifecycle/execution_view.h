@@ -15,6 +15,9 @@ namespace warden::lifecycle {
 // program) or "warden" (the daemon's own decision). Journaled with every change it causes.
 struct Requester {
   std::string name = "lib";
+  // The requesting process's name (/proc/PID/comm, read when its connection was accepted)
+  // for a Unix socket peer; empty otherwise. Recorded with stop requests.
+  std::string comm = {};
 };
 
 // api.md's node statuses.

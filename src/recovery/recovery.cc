@@ -293,7 +293,7 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
     // finished all the same).
     resume.push_back(!stopping && w.history.spec().on_recovery == dag::OnRecovery::kResume);
     if (!resume.back()) {
-      out.Add(journal::ExecutionStopRequested{"warden", "crash_recovery",
+      out.Add(journal::ExecutionStopRequested{"warden", "", "crash_recovery",
                                               "wardend restarted after a crash", std::nullopt,
                                               stopping},
               w.id);
@@ -349,7 +349,7 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
     }
     if (resume[e]) {
       // A tree that survived SIGKILL would run beside its own rerun: the execution fails.
-      out.Add(journal::ExecutionStopRequested{"warden", "crash_recovery",
+      out.Add(journal::ExecutionStopRequested{"warden", "", "crash_recovery",
                                               "a node tree survived SIGKILL: not resumed",
                                               std::nullopt, false},
               w.id);

@@ -127,6 +127,8 @@ TEST_F(WardenCliTest, CtrlCStopsTheExecutionWithUserAbortAndExits130) {
   EXPECT_EQ(Str(stops.as_array()[0], "reason"), "user_abort");
   EXPECT_EQ(Str(stops.as_array()[0], "requested_by").rfind("uid:" + std::to_string(getuid()), 0),
             0u);
+  EXPECT_EQ(Str(stops.as_array()[0], "requested_by_comm"), "warden")
+      << "the requesting process's name, read by the daemon";
 }
 
 TEST_F(WardenCliTest, PauseFreezesTheNodeAndResumeThawsIt) {

@@ -16,7 +16,7 @@ std::vector<Record> Examples() {
       ExecutionStarted{"lib"},
       ExecutionPaused{"token:ops"},
       ExecutionResumed{"warden", 1500},
-      ExecutionStopRequested{"uid:1000 pid:4", "user_abort", "bad data", 250, true},
+      ExecutionStopRequested{"uid:1000 pid:4", "sh", "user_abort", "bad data", 250, true},
       ExecutionStopCompleted{"failed", "error", 0.25, 3, 1, 7, 5120, 1764000000000, false},
       ExecutionStopped{0.5},
       ExecutionCompleted{1.25},
@@ -75,7 +75,7 @@ TEST(RecordsTest, EveryKindReadsBackAsWritten) {
 
 TEST(RecordsTest, OptionalFieldsLeftOutReadBackAsAbsent) {
   Event e;
-  EncodeTo(ExecutionStopRequested{"lib", "timeout", "", std::nullopt, false}, e);
+  EncodeTo(ExecutionStopRequested{"lib", "", "timeout", "", std::nullopt, false}, e);
   EXPECT_EQ(e.payload, R"({"requestedBy":"lib","reason":"timeout","graceMs":null})");
   auto back = DecodeFrom(e);
   ASSERT_TRUE(back.ok());
