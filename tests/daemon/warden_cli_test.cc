@@ -129,6 +129,20 @@ TEST_F(WardenCliTest, CtrlCStopsTheExecutionWithUserAbortAndExits130) {
             0u);
   EXPECT_EQ(Str(stops.as_array()[0], "requested_by_comm"), "warden")
       << "the requesting process's name, read by the daemon";
+
+  CommandResult timeline = Warden({"audit", "stop", id, "--db", data_ + "/warden.db"});
+  ASSERT_EQ(timeline.exit_code, 0) << timeline.err;
+  EXPECT_NE(timeline.out.find("+0 ms"), std::string::npos) << timeline.out;
+  EXPECT_NE(timeline.out.find("stop requested by uid:"), std::string::npos) << timeline.out;
+  EXPECT_NE(timeline.out.find(": SIGTERM, grace "), std::string::npos) << timeline.out;
+  EXPECT_NE(timeline.out.find("stop completed: stopped"), std::string::npos) << timeline.out;
+  CommandResult rows = Warden({"audit", "stop", id, "--db", data_ + "/warden.db", "--json"});
+  ASSERT_EQ(rows.exit_code, 0) << rows.err;
+  json::value parsed = Parse(rows.out);
+  EXPECT_EQ(Str(parsed.at("stop"), "reason"), "user_abort");
+  ASSERT_FALSE(parsed.at("nodes").as_array().empty());
+  EXPECT_EQ(Str(parsed.at("nodes").as_array()[0], "outcome"), "graceful");
+  EXPECT_EQ(Warden({"audit", "stop", "no-such-id", "--db", data_ + "/warden.db"}).exit_code, 1);
 }
 
 TEST_F(WardenCliTest, PauseFreezesTheNodeAndResumeThawsIt) {

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <optional>
+#include <sstream>
+#include <utility>
 #include <vector>
 
 namespace warden::cli {
@@ -64,6 +67,138 @@ Status PrintAudit(const std::string& db_path, const std::string& view, bool json
   print(names);
   for (const auto& row : rows) print(row);
   if (rows.empty()) out << "(no " << view << ")\n";
+  return Status::Ok();
+}
+
+}  // namespace warden::cli
+
+namespace warden::cli {
+
+namespace {
+
+namespace json = boost::json;
+
+// Every row of `q` as a JSON object (column name -> value).
+json::array Rows(SQLite::Statement& q) {
+  json::array rows;
+  while (q.executeStep()) {
+    json::object row;
+    for (int i = 0; i < q.getColumnCount(); ++i) {
+      SQLite::Column c = q.getColumn(i);
+      if (c.isNull()) {
+        row[q.getColumnName(i)] = nullptr;
+      } else if (c.isInteger()) {
+        row[q.getColumnName(i)] = c.getInt64();
+      } else if (c.isFloat()) {
+        row[q.getColumnName(i)] = c.getDouble();
+      } else {
+        row[q.getColumnName(i)] = c.getString();
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::string Text(const json::object& row, std::string_view key) {
+  const json::value* v = row.if_contains(key);
+  if (!v || v->is_null()) return "";
+  if (v->is_string()) return std::string(v->as_string());
+  if (v->is_double()) {
+    std::ostringstream number;
+    number << v->as_double();
+    return number.str();
+  }
+  return json::serialize(*v);
+}
+
+std::optional<int64_t> Int(const json::object& row, std::string_view key) {
+  const json::value* v = row.if_contains(key);
+  if (!v || !v->is_int64()) return std::nullopt;
+  return v->as_int64();
+}
+
+}  // namespace
+
+Status PrintStopTimeline(const std::string& db_path, const std::string& id, bool as_json,
+                         std::ostream& out) {
+  json::array requests, nodes;
+  try {
+    SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+    db.setBusyTimeout(5000);
+    SQLite::Statement stops(db, "SELECT * FROM stops WHERE execution_id = ? ORDER BY stop_seq");
+    stops.bind(1, id);
+    requests = Rows(stops);
+    SQLite::Statement stop_nodes(
+        db, "SELECT * FROM stop_nodes WHERE execution_id = ? ORDER BY node_id, attempt");
+    stop_nodes.bind(1, id);
+    nodes = Rows(stop_nodes);
+  } catch (const SQLite::Exception& e) {
+    return Status::IoError("cannot read the stop of " + id + " from " + db_path + ": " + e.what());
+  }
+  if (requests.empty()) return Status::NotFound("execution " + id + " has no stop in " + db_path);
+  const json::object& first = requests.front().as_object();
+  if (as_json) {
+    json::object body;
+    body["stop"] = first;
+    body["requests"] = requests;
+    body["nodes"] = nodes;
+    out << json::serialize(body) << "\n";
+    return Status::Ok();
+  }
+  const int64_t t0 = Int(first, "requested_at").value_or(0);
+  // (time, line) events, sorted by time; ties keep their order of insertion.
+  std::vector<std::pair<int64_t, std::string>> events;
+  for (const json::value& r : requests) {
+    const json::object& request = r.as_object();
+    std::string who = Text(request, "requested_by");
+    if (!Text(request, "requested_by_comm").empty()) {
+      who += " (" + Text(request, "requested_by_comm") + ")";
+    }
+    std::string line =
+        (Int(request, "joined").value_or(0) ? "stop joined by " : "stop requested by ") + who +
+        ", reason " + Text(request, "reason");
+    if (Int(request, "grace_ms")) line += ", grace " + Text(request, "grace_ms") + " ms";
+    if (!Text(request, "note").empty()) line += ", note \"" + Text(request, "note") + "\"";
+    events.emplace_back(Int(request, "requested_at").value_or(t0), line);
+  }
+  std::vector<std::string> not_started;
+  for (const json::value& n : nodes) {
+    const json::object& node = n.as_object();
+    const std::string name = "node " + Text(node, "node_id") + " (attempt " +
+                             Text(node, "attempt") + ", pid " + Text(node, "pid") + ")";
+    if (Text(node, "outcome") == "not_started") {
+      not_started.push_back(Text(node, "node_id"));
+      continue;
+    }
+    if (auto at = Int(node, "sigterm_at")) {
+      events.emplace_back(*at, name + ": SIGTERM, grace " + Text(node, "grace_ms") + " ms");
+    }
+    if (auto at = Int(node, "sigkill_at")) events.emplace_back(*at, name + ": SIGKILL");
+    if (auto at = Int(node, "ended_at")) {
+      std::string how = !Text(node, "signal").empty()      ? "signal " + Text(node, "signal")
+                        : !Text(node, "exit_code").empty() ? "exit code " + Text(node, "exit_code")
+                                                           : "no exit status (crash recovery)";
+      events.emplace_back(*at, name + ": ended, " + how + ", " + Text(node, "outcome"));
+    }
+  }
+  if (auto at = Int(first, "completed_at")) {
+    events.emplace_back(*at, "stop completed: " + Text(first, "status") + ", cost $" +
+                                 Text(first, "final_cost_usd"));
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  out << "stop of execution " << id << " (stop_seq " << Text(first, "stop_seq") << ")\n";
+  for (const auto& [at, line] : events) {
+    std::string offset = "+" + std::to_string(at - t0) + " ms";
+    out << offset << std::string(offset.size() < 12 ? 12 - offset.size() : 1, ' ') << line << "\n";
+  }
+  if (!not_started.empty()) {
+    out << "not started: ";
+    for (size_t i = 0; i < not_started.size(); ++i) out << (i ? ", " : "") << not_started[i];
+    out << "\n";
+  }
+  if (!Int(first, "completed_at")) out << "(the stop is still running)\n";
   return Status::Ok();
 }
 

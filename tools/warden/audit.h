@@ -1,4 +1,5 @@
-// `warden audit stops|orphans`: prints an audit view of the journal, opened read-only.
+// `warden audit stops|orphans` prints an audit view of the journal, and `warden audit stop
+// ID` one stop as a timeline; the database is opened read-only.
 #pragma once
 
 #include <ostream>
@@ -13,5 +14,12 @@ namespace warden::cli {
 // another view name, IoError when the file cannot be opened or read.
 Status PrintAudit(const std::string& db_path, const std::string& view, bool json,
                   std::ostream& out);
+
+// Prints the stop of execution `id` (the request that began it) as a timeline, in ms from
+// the request: each request (joined ones too), each node's SIGTERM, SIGKILL and end, the
+// stop's completion; with `json`, {"stop": the stops row, "nodes": the stop_nodes rows}.
+// NotFound when the execution has no stop, IoError when the file cannot be read.
+Status PrintStopTimeline(const std::string& db_path, const std::string& id, bool json,
+                         std::ostream& out);
 
 }  // namespace warden::cli

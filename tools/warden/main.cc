@@ -18,19 +18,25 @@ namespace {
 int Audit(const std::vector<std::string>& args) {
   std::string db;
   bool json = false;
-  po::options_description options("warden audit stops|orphans");
+  po::options_description options("warden audit stops|orphans|stop ID");
   options.add_options()("db", po::value(&db), "the journal file (default: the daemon's)")(
       "json", po::bool_switch(&json), "print JSON");
   po::variables_map vm;
-  if (!warden::cli::ParseArgs(args, options, {"view"}, vm,
-                              "warden audit stops|orphans [--db PATH] [--json]")) {
+  const bool one_stop = !args.empty() && args.front() == "stop";
+  const std::vector<std::string> names =
+      one_stop ? std::vector<std::string>{"view", "id"} : std::vector<std::string>{"view"};
+  if (!warden::cli::ParseArgs(args, options, names, vm,
+                              "warden audit stops|orphans|stop ID [--db PATH] [--json]")) {
     return kExitUsage;
   }
   const std::string view = vm["view"].as<std::string>();
   if (db.empty()) db = warden::daemon::DefaultDataDir() + "/warden.db";
-  warden::Status s = warden::cli::PrintAudit(db, view, json, std::cout);
+  warden::Status s =
+      one_stop ? warden::cli::PrintStopTimeline(db, vm["id"].as<std::string>(), json, std::cout)
+               : warden::cli::PrintAudit(db, view, json, std::cout);
   if (!s.ok()) {
     std::cerr << "warden: " << s.message() << "\n";
+    if (s.code() == warden::StatusCode::kNotFound) return 1;
     return s.code() == warden::StatusCode::kInvalidArgument ? kExitUsage : kExitUnavailable;
   }
   return 0;
@@ -50,6 +56,7 @@ const char kUsage[] =
     "  events ID [--follow] [--after SEQ]\n"
     "                                    an execution's journal rows\n"
     "  audit stops|orphans [--db PATH]   print an audit view of the journal\n"
+    "  audit stop ID [--db PATH]         one stop as a timeline: requests, SIGTERM, SIGKILL, ends\n"
     "--socket defaults to $WARDEN_SOCKET, else wardend's default socket.\n";
 
 }  // namespace
