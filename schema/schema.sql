@@ -145,7 +145,7 @@ SELECT
   json_extract(e.payload, '$.signal') AS signal,
   CASE
     WHEN n.kind = 'node.stopped' THEN 'not_started'
-    WHEN n.kind = 'node.lost' THEN 'lost'
+    WHEN n.kind = 'node.lost' OR e.kind = 'node.lost' THEN 'lost'
     WHEN EXISTS (SELECT 1 FROM journal u
                   WHERE u.execution_id = n.execution_id AND u.node_id = n.node_id
                     AND u.attempt = n.attempt AND u.kind = 'node.unkillable'
@@ -159,9 +159,12 @@ SELECT
 FROM journal r
 JOIN journal n
   ON n.execution_id = r.execution_id AND n.seq > r.seq
- AND (n.kind IN ('node.stopped', 'node.lost')
-      OR (n.kind = 'node.signalled' AND json_extract(n.payload, '$.signal') = 'SIGTERM'
-          AND json_extract(n.payload, '$.why') <> 'timeout'
+ AND (n.kind = 'node.stopped'
+      OR (n.kind IN ('node.signalled', 'node.lost')
+          AND (n.kind = 'node.lost' OR (json_extract(n.payload, '$.signal') = 'SIGTERM'
+                                       AND json_extract(n.payload, '$.why') <> 'timeout'))
+          -- one row per attempt: its first SIGTERM of this stop; a node.lost only when no
+          -- SIGTERM came before it (then it is the end of that row instead)
           AND NOT EXISTS (SELECT 1 FROM journal p
                            WHERE p.execution_id = n.execution_id AND p.node_id = n.node_id
                              AND p.attempt = n.attempt AND p.kind = 'node.signalled'
@@ -175,7 +178,8 @@ LEFT JOIN journal k
 LEFT JOIN journal e
   ON e.seq = (SELECT min(x.seq) FROM journal x
                WHERE x.execution_id = n.execution_id AND x.node_id = n.node_id
-                 AND x.attempt = n.attempt AND x.kind = 'node.exited' AND x.seq > n.seq)
+                 AND x.attempt = n.attempt AND x.kind IN ('node.exited', 'node.lost')
+                 AND x.seq > n.seq)
 WHERE r.kind = 'execution.stop_requested'
   AND coalesce(json_extract(r.payload, '$.joined'), 0) = 0;
 

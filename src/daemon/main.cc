@@ -13,6 +13,7 @@
 // the socket, exit 0. A second signal turns the running stops into SIGKILL at once.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -69,6 +70,12 @@ int main(int argc, char** argv) {
   if (Status s = daemon::SetUpLogging(options.log_level); !s.ok()) {
     std::cerr << "wardend: " << s.message() << "\n";
     return kExitUsage;
+  }
+  // Descriptors: several per running node (pipes, pidfds, cgroup files) and one per orphan
+  // that recovery pins: take what the hard limit allows.
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &files) != 0) spdlog::warn("cannot raise RLIMIT_NOFILE");
   }
   // Node output must outlive a crash of the daemon: the keeper holds a copy of every pipe.
   // It is forked here, while wardend still has one thread.
@@ -136,12 +143,13 @@ int main(int argc, char** argv) {
     spdlog::error("{}", scan_from.status().message());
     return kExitUnavailable;
   }
-  if (!Journal(**journal, journal::DaemonStarted{
-                              getpid(), WARDEN_VERSION, boot_id.ok() ? *boot_id : std::string(),
-                              std::string(process::ContainmentModeName(containment.mode)),
-                              containment.cgroup_root.string(), *scan_from})) {
-    return kExitUnavailable;
-  }
+  // Safety beats bookkeeping: a journal that cannot take this record (a full disk, often
+  // why the daemon crashed) must not keep recovery from terminating the orphans; the
+  // failed journal then refuses new work.
+  (void)Journal(**journal, journal::DaemonStarted{
+                               getpid(), WARDEN_VERSION, boot_id.ok() ? *boot_id : std::string(),
+                               std::string(process::ContainmentModeName(containment.mode)),
+                               containment.cgroup_root.string(), *scan_from});
 
   // Crash recovery, before anything is served: the journal says which node trees a dead
   // daemon left running; each is terminated gracefully and its execution closed.
@@ -149,9 +157,15 @@ int main(int argc, char** argv) {
   recovery_options.default_grace_ms = options.grace_ms;
   recovery_options.on_progress = [](std::string_view line) {
     spdlog::info("{}", line);
-    // Recovery may take the longest grace plus the kill timeout: ask for that time.
-    (void)daemon::NotifySystemd("STATUS=" + std::string(line) + "\nEXTEND_TIMEOUT_USEC=" +
-                                std::to_string(uint64_t{30} * 1000 * 1000));
+    (void)daemon::NotifySystemd("STATUS=" + std::string(line) +
+                                "\nEXTEND_TIMEOUT_USEC=" + std::to_string(30'000'000));
+  };
+  recovery_options.on_terminating = [](std::chrono::milliseconds longest) {
+    // Termination may take the largest grace plus the SIGKILL wait: ask for that, and more.
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::min<std::chrono::milliseconds>(longest, std::chrono::hours(24 * 365)) +
+        std::chrono::seconds(30));
+    (void)daemon::NotifySystemd("EXTEND_TIMEOUT_USEC=" + std::to_string(us.count()));
   };
   auto recovered = recovery::Recover(**journal, recovery_options);
   if (!recovered.ok()) {

@@ -59,6 +59,10 @@ Status ExecutionHistory::Apply(const journal::Event& e) {
                  [&](const journal::ExecutionPaused&) { to(ExecutionState::kPaused); },
                  [&](const journal::ExecutionResumed&) { to(ExecutionState::kRunning); },
                  [&](const journal::ExecutionStopRequested& r) {
+                   // A joining request's shorter grace brings SIGKILL forward.
+                   if (r.grace_ms && (!stop_grace_ms_ || *r.grace_ms < *stop_grace_ms_)) {
+                     stop_grace_ms_ = r.grace_ms;
+                   }
                    if (stop_ && r.joined) return;
                    stop_ = r;
                    if (!IsTerminal(view_.status)) to(ExecutionState::kStopping);

@@ -52,6 +52,8 @@ class ExecutionHistory {
   // True when crash recovery resumed the execution (execution.recovered) and nothing has
   // happened to it at the execution level since: it is to be taken up again as it stands.
   bool resumed() const { return resumed_; }
+  // The shortest grace any stop request named (joined ones too), or unset.
+  const std::optional<int64_t>& stop_grace_ms() const { return stop_grace_ms_; }
   // The seq of the last record folded.
   int64_t last_seq() const { return last_seq_; }
 
@@ -66,6 +68,7 @@ class ExecutionHistory {
   std::optional<journal::ExecutionStopRequested> stop_;
   int64_t last_seq_ = 0;
   bool resumed_ = false;
+  std::optional<int64_t> stop_grace_ms_;
 };
 
 }  // namespace warden::lifecycle

@@ -249,7 +249,12 @@ Status ExecutionManager::Restore() {
   for (const std::string& id : *ids) {
     if (impl_->Find(id)) continue;
     auto history = impl_->History(id);
-    if (!history.ok()) return history.status();
+    if (!history.ok()) {
+      // One unreadable execution must not keep the daemon from serving the others.
+      spdlog::error("execution {} cannot be restored from the journal: {}", id,
+                    history.status().message());
+      continue;
+    }
     const ExecutionHistory& h = **history;
     if (h.spec().request_id) impl_->by_request_id.emplace(*h.spec().request_id, id);
     const bool idle = h.view().status == ExecutionState::kIdle;
@@ -260,7 +265,11 @@ Status ExecutionManager::Restore() {
       continue;
     }
     auto dag = dag::Dag::Build(h.spec(), dag::SpecLimits::Unlimited());
-    if (!dag.ok()) return Status::Corruption("execution " + id + ": " + dag.status().message());
+    if (!dag.ok()) {
+      spdlog::error("execution {} cannot be restored from the journal: {}", id,
+                    dag.status().message());
+      continue;
+    }
     auto e = std::make_shared<Execution>(impl_->ctx, id, std::move(*dag), h.view().created_at);
     if (!idle) {
       if (Status s = e->RestoreFrom(h); !s.ok()) return s;

@@ -20,6 +20,8 @@ namespace warden::process {
 
 namespace {
 constexpr int kKcmpVm = 1;  // KCMP_VM of <linux/kcmp.h>
+// How long a pause waits for a new node's exec before it gives up (the node is not frozen).
+constexpr std::chrono::milliseconds kExecWaitLimit{1000};
 // How long a pgroup pause waits to see every member stopped before it answers anyway.
 constexpr std::chrono::milliseconds kStopWaitLimit{1000};
 }  // namespace
@@ -328,13 +330,14 @@ bool LocalProcessTree::BeforeExec() const {
 void LocalProcessTree::Pause(std::function<void(Status)> done) {
   // A child frozen before its exec would hold copies of every daemon descriptor (the data
   // directory's lock among them) for as long as it stays frozen: wait for the exec first.
-  if (!finished_ && runner_ != nullptr && phase_ == Phase::kNone && !paused_ && BeforeExec()) {
-    exec_wait_.expires_after(std::chrono::milliseconds(1));
-    exec_wait_.async_wait(
-        [self = shared_from_this(), done = std::move(done)](boost::system::error_code ec) mutable {
-          if (ec) return;
-          self->Pause(std::move(done));
-        });
+  // The request waits with the others; a resume or the tree's end answers it meanwhile.
+  if (!finished_ && runner_ != nullptr && phase_ == Phase::kNone && !paused_ &&
+      (pause_pending_ || BeforeExec())) {
+    pause_waiters_.push_back(std::move(done));
+    if (!pause_pending_) {
+      pause_pending_ = true;
+      WaitForExec(std::chrono::milliseconds(0));
+    }
     return;
   }
   if (finished_ || runner_ == nullptr || phase_ != Phase::kNone) {
@@ -366,6 +369,33 @@ void LocalProcessTree::Pause(std::function<void(Status)> done) {
   } else {
     CompletePauseWaiters(Status::Ok());
   }
+}
+
+void LocalProcessTree::WaitForExec(std::chrono::milliseconds waited) {
+  exec_wait_.expires_after(std::chrono::milliseconds(1));
+  exec_wait_.async_wait([self = shared_from_this(), waited](boost::system::error_code ec) {
+    if (ec || !self->pause_pending_) return;  // a resume took the pause back
+    const bool can_wait = !self->finished_ && self->runner_ != nullptr &&
+                          self->phase_ == Phase::kNone && self->BeforeExec();
+    if (can_wait && waited < kExecWaitLimit) {
+      self->WaitForExec(waited + std::chrono::milliseconds(1));
+      return;
+    }
+    self->pause_pending_ = false;
+    std::vector<std::function<void(Status)>> waiters = std::move(self->pause_waiters_);
+    self->pause_waiters_.clear();
+    if (can_wait) {
+      // Still not exec'd (a program on a hung mount): not frozen, and the caller hears why.
+      for (auto& waiter : waiters) {
+        boost::asio::post(self->io_, [waiter = std::move(waiter)] {
+          waiter(Status::Unavailable("the node has not started its program after 1 s"));
+        });
+      }
+      return;
+    }
+    // Exec'd (or finished, or being terminated): each request is served as Pause serves it.
+    for (auto& waiter : waiters) self->Pause(std::move(waiter));
+  });
 }
 
 void LocalProcessTree::AwaitStopped(std::chrono::milliseconds waited) {
@@ -404,6 +434,12 @@ void LocalProcessTree::AwaitStopped(std::chrono::milliseconds waited) {
 }
 
 void LocalProcessTree::Resume(std::function<void(Result<std::chrono::milliseconds>)> done) {
+  if (pause_pending_) {
+    // The pause had not taken effect yet (waiting for the exec): it is withdrawn.
+    pause_pending_ = false;
+    exec_wait_.cancel();
+    CompletePauseWaiters(Status::Conflict("resumed before the freeze took effect"));
+  }
   if (!paused_ || runner_ == nullptr) {
     Status status = Status::Conflict("tree is not paused");
     boost::asio::post(io_, [done = std::move(done), status] { done(status); });

@@ -106,6 +106,8 @@ class LocalProcessTree final : public ProcessTree,
   // leader (then alone) is signalled through its pidfd instead.
   void SignalGroup(int signo);
   void SignalLeader(int signo);
+  // A pause waits for the leader's exec (polling every ms, for at most a second).
+  void WaitForExec(std::chrono::milliseconds waited);
   // pgroup mode: answers the pause waiters once every member is seen stopped.
   void AwaitStopped(std::chrono::milliseconds waited);
   // True while the leader has not exec'd yet (it still shares the daemon's memory).
@@ -148,6 +150,7 @@ class LocalProcessTree final : public ProcessTree,
   std::vector<pid_t> group_members_;  // pgroup: latest scan
   std::set<pid_t> escapees_;          // pgroup: unreaped adopted children with our cookie
 
+  bool pause_pending_ = false;  // a pause waits for the leader's exec
   bool paused_ = false;
   bool frozen_ = false;
   std::chrono::steady_clock::time_point paused_at_;

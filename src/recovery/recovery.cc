@@ -83,7 +83,7 @@ void CollectAttempts(ExecutionWork& work, int64_t default_grace_ms,
                      std::vector<RecordedAttempt>& out) {
   const ExecutionHistory& h = work.history;
   std::optional<uint64_t> stop_grace;
-  if (h.stop() && h.stop()->grace_ms) stop_grace = static_cast<uint64_t>(*h.stop()->grace_ms);
+  if (h.stop_grace_ms()) stop_grace = static_cast<uint64_t>(*h.stop_grace_ms());
   for (size_t i = 0; i < h.attempts().size(); ++i) {
     const lifecycle::AttemptHistory& a = h.attempts()[i];
     if (a.attempt == 0 || !a.intent || a.ended) continue;
@@ -318,6 +318,11 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
 
   // 3. Terminate every tree of ours at once; each SIGTERM is journaled as it goes out.
   progress("recovery: terminating the orphans gracefully");
+  if (options.on_terminating) {
+    std::chrono::milliseconds longest{0};
+    for (const RecordedAttempt& a : attempts) longest = std::max(longest, a.grace);
+    options.on_terminating(longest + options.reaper.kill_timeout);
+  }
   std::vector<Outcome> outcomes =
       reaper.Terminate(attempts, findings, [&](size_t index, int64_t at_ms) {
         const RecordedAttempt& a = attempts[index];
@@ -341,6 +346,12 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
                    ActionName(o.action));
     }
     out.Commit(journal::Durability::kCrashSafe);
+    // A tree reported unkillable before (by the dead daemon, or by a recovery that was
+    // itself interrupted) counts as much as one found now.
+    const ExecutionHistory now = Refold(journal, w);
+    for (const lifecycle::NodeView& n : now.view().nodes) {
+      unkillable = unkillable || n.status == NodeStatus::kUnkillable;
+    }
     CrashPoint("recovery.before_close");
     if (resume[e] && !unkillable) {
       ResumeExecution(journal, out, w);

@@ -27,6 +27,7 @@
 // Threading: blocks the calling thread for up to the largest grace plus the kill timeout.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -43,6 +44,10 @@ struct RecoveryOptions {
   ReaperOptions reaper;
   // Progress for the service manager (systemd STATUS=), one line per step; may be empty.
   std::function<void(std::string_view)> on_progress;
+  // Called before the orphans are terminated with the longest that can take (the largest
+  // grace plus the kill timeout), so the service manager can extend its start timeout; may
+  // be empty.
+  std::function<void(std::chrono::milliseconds)> on_terminating;
 };
 
 struct RecoveryReport {
