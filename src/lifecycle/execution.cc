@@ -131,7 +131,10 @@ Status Execution::RestoreFrom(const ExecutionHistory& history) {
       view.status == ExecutionState::kPaused ? ExecutionState::kPaused : ExecutionState::kRunning;
   started_at_ = view.started_at.value_or(view.created_at);
   if (state_ == ExecutionState::kPaused) clock_.BeginPause(Now());
-  if (spec().timeout_ms != 0) clock_.RestoreTimeout(*started_at_, WallMs());
+  if (spec().timeout_ms != 0) {
+    const int64_t now = WallMs();
+    clock_.RestoreTimeout(*started_at_, now, history.PausedMsBetween(*started_at_, now));
+  }
   return Status::Ok();
 }
 

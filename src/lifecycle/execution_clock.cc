@@ -43,9 +43,9 @@ void ExecutionClock::KeepTimeoutLeft(Clock::time_point expiry, Clock::time_point
   timeout_left_ = TimeLeft(expiry, now);
 }
 
-void ExecutionClock::RestoreTimeout(int64_t started_at_ms, int64_t now_ms) {
+void ExecutionClock::RestoreTimeout(int64_t started_at_ms, int64_t now_ms, int64_t paused_ms) {
   // Wall time, not the steady clock: the steady clock does not survive the daemon.
-  const int64_t elapsed = std::max<int64_t>(0, now_ms - started_at_ms);
+  const int64_t elapsed = std::max<int64_t>(0, now_ms - started_at_ms - paused_ms);
   timeout_left_ = std::chrono::milliseconds(std::max<int64_t>(0, timeout_.count() - elapsed));
 }
 

@@ -50,8 +50,9 @@ class ExecutionClock {
   // The execution's timer, due at `expiry`, is stopped at `now`: keeps what was left of it.
   void KeepTimeoutLeft(Clock::time_point expiry, Clock::time_point now);
   // A restored execution: its timeout counts from `started_at_ms` in wall time (ms since the
-  // epoch), the daemon's downtime up to `now_ms` included; nothing is left once it is past.
-  void RestoreTimeout(int64_t started_at_ms, int64_t now_ms);
+  // epoch), less `paused_ms` it spent paused, the daemon's downtime up to `now_ms` included;
+  // nothing is left once it is past.
+  void RestoreTimeout(int64_t started_at_ms, int64_t now_ms, int64_t paused_ms = 0);
 
   // What is left at `now` of a timer due at `expiry`; zero once it is past.
   static Clock::duration TimeLeft(Clock::time_point expiry, Clock::time_point now);

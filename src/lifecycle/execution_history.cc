@@ -56,8 +56,14 @@ Status ExecutionHistory::Apply(const journal::Event& e) {
                    to(ExecutionState::kRunning);
                    view_.started_at = e.at_ms;
                  },
-                 [&](const journal::ExecutionPaused&) { to(ExecutionState::kPaused); },
-                 [&](const journal::ExecutionResumed&) { to(ExecutionState::kRunning); },
+                 [&](const journal::ExecutionPaused&) {
+                   to(ExecutionState::kPaused);
+                   pauses_.push_back({e.at_ms, std::nullopt});
+                 },
+                 [&](const journal::ExecutionResumed&) {
+                   to(ExecutionState::kRunning);
+                   if (!pauses_.empty() && !pauses_.back().second) pauses_.back().second = e.at_ms;
+                 },
                  [&](const journal::ExecutionStopRequested& r) {
                    // A joining request's shorter grace brings SIGKILL forward.
                    if (r.grace_ms && (!stop_grace_ms_ || *r.grace_ms < *stop_grace_ms_)) {
@@ -120,6 +126,15 @@ Status ExecutionHistory::Apply(const journal::Event& e) {
     view_.cost_usd = cost;
   }
   return Status::Ok();
+}
+
+int64_t ExecutionHistory::PausedMsBetween(int64_t from, int64_t to) const {
+  int64_t paused = 0;
+  for (const auto& [begin, end] : pauses_) {
+    const int64_t overlap = std::min(end.value_or(to), to) - std::max(begin, from);
+    if (overlap > 0) paused += overlap;
+  }
+  return paused;
 }
 
 Status ExecutionHistory::ApplyNode(const journal::Event& e, const journal::Record& record) {

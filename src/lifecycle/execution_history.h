@@ -54,6 +54,9 @@ class ExecutionHistory {
   bool resumed() const { return resumed_; }
   // The shortest grace any stop request named (joined ones too), or unset.
   const std::optional<int64_t>& stop_grace_ms() const { return stop_grace_ms_; }
+  // How long the execution was paused between `from` and `to` (ms since the epoch); a pause
+  // still in force counts until `to`.
+  int64_t PausedMsBetween(int64_t from, int64_t to) const;
   // The seq of the last record folded.
   int64_t last_seq() const { return last_seq_; }
 
@@ -69,6 +72,8 @@ class ExecutionHistory {
   int64_t last_seq_ = 0;
   bool resumed_ = false;
   std::optional<int64_t> stop_grace_ms_;
+  // Pauses: (execution.paused, execution.resumed) times; the end unset while paused.
+  std::vector<std::pair<int64_t, std::optional<int64_t>>> pauses_;
 };
 
 }  // namespace warden::lifecycle

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <random>
 #include <utility>
 
 #include "process/cgroup.h"
@@ -15,6 +16,10 @@ namespace warden::process {
 
 CgroupPool::CgroupPool(std::filesystem::path root, size_t target)
     : root_(std::move(root)), target_(target) {
+  // Names count from a random start: a daemon with the pid of an earlier one (pid 1 in a
+  // container, after a reboot) must not make a group under the very name a crashed
+  // daemon's journal recorded, which crash recovery examines and may remove.
+  next_name_ = std::random_device{}() & 0x7fffffffUL;
   // The worker blocks every signal (it inherits the mask in force when it is created), so
   // that process-directed signals such as SIGTERM always reach the io_context thread. A
   // signal delivered to a thread parked in a condition wait may otherwise be held there
@@ -49,8 +54,8 @@ Result<CgroupSlot> CgroupPool::Make() {
       std::lock_guard<std::mutex> lock(mutex_);
       n = next_name_++;
     }
-    // The daemon's pid keeps names of two daemons apart; EEXIST (a leftover of an earlier
-    // daemon with the same pid) just moves on to the next number.
+    // The daemon's pid keeps names of two daemons apart, the random start two lifetimes of
+    // one pid; EEXIST (a leftover of an earlier daemon) just moves on to the next number.
     CgroupSlot slot;
     slot.path = root_ / ("node-" + std::to_string(::getpid()) + "-" + std::to_string(n));
     if (::mkdir(slot.path.c_str(), 0755) != 0) {

@@ -107,14 +107,17 @@ void CollectAttempts(ExecutionWork& work, int64_t default_grace_ms,
   }
 }
 
-// What the attempt cost: what it last reported, plus its rate over the time it ran (until
-// recovery saw its tree empty). Paused time is not known here and counts as running.
+// What the attempt cost: what it last reported, plus its rate over the time it ran, unpaused,
+// until recovery saw its tree empty (a pause in force at the crash lasted until recovery
+// thawed the tree).
 double AttemptCost(const ExecutionWork& work, size_t node, int64_t ended_at) {
   const lifecycle::AttemptHistory& a = work.history.attempts()[node];
   double cost = a.reported_cost_usd;
   if (a.started_at && ended_at > *a.started_at) {
+    const int64_t ran =
+        ended_at - *a.started_at - work.history.PausedMsBetween(*a.started_at, ended_at);
     cost += work.history.spec().nodes[node].cost_per_second_usd *
-            static_cast<double>(ended_at - *a.started_at) / 1000.0;
+            static_cast<double>(std::max<int64_t>(0, ran)) / 1000.0;
   }
   return cost;
 }

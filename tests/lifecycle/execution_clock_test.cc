@@ -92,6 +92,12 @@ TEST(ExecutionClockTest, RestoredTimeoutCountsTheDowntime) {
   EXPECT_EQ(clock.timeout_left(), milliseconds(10'000));
 }
 
+TEST(ExecutionClockTest, RestoredTimeoutLeavesOutTheTimeSpentPaused) {
+  ExecutionClock clock(milliseconds(30'000));
+  clock.RestoreTimeout(/*started_at_ms=*/1'000'000, /*now_ms=*/1'045'000, /*paused_ms=*/40'000);
+  EXPECT_EQ(clock.timeout_left(), milliseconds(25'000));
+}
+
 TEST(ExecutionClockTest, RestoredPastItsTimeoutHasNothingLeft) {
   ExecutionClock clock(milliseconds(30'000));
   clock.RestoreTimeout(/*started_at_ms=*/1'000'000, /*now_ms=*/1'045'000);

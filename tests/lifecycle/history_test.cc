@@ -3,6 +3,7 @@
 // and requestId idempotence, events and logs answer for it too.
 #include <signal.h>
 
+#include "lifecycle/execution_history.h"
 #include "lifecycle_test_util.h"
 
 namespace warden::lifecycle_test {
@@ -104,6 +105,26 @@ TEST_F(HistoryTest, StopWithAKilledNodeAndAPendingOneReadsBackAsItWas) {
   EXPECT_EQ(NodeStatuses(id), (V{"quick=stopped", "slow=stopped", "later=stopped"}));
   EXPECT_EQ(NodeOf(id, "slow").signal, "SIGKILL");
   ExpectSameAfterRestart(id);
+}
+
+TEST_F(HistoryTest, PausedTimeBetweenTwoMomentsCountsAPauseStillInForce) {
+  std::string id = Create(Dag({Node("a")}));
+  Settle();
+  const int64_t t0 = manual_clock_.WallMs();
+  manual_clock_.Advance(1000ms);
+  ASSERT_TRUE(PauseAndWait(id).ok());
+  manual_clock_.Advance(3000ms);
+  ASSERT_TRUE(ResumeAndWait(id).ok());
+  manual_clock_.Advance(1000ms);
+  ASSERT_TRUE(PauseAndWait(id).ok());  // still paused at the "crash"
+  const int64_t now = manual_clock_.WallMs() + 2000;
+  auto history = lifecycle::ExecutionHistory::Fold(Events(id));
+  ASSERT_TRUE(history.ok()) << history.status().ToString();
+  EXPECT_EQ(history->PausedMsBetween(t0, now), 3000 + 2000);
+  EXPECT_EQ(history->PausedMsBetween(t0 + 2000, t0 + 3000), 1000) << "only the overlap";
+  ASSERT_TRUE(ResumeAndWait(id).ok());
+  ASSERT_TRUE(runner_->Exit("a", 0));
+  ASSERT_TRUE(RunUntilEnded(id));
 }
 
 TEST_F(HistoryTest, IdleExecutionIsRestoredAndCanBeStartedAfterARestart) {
