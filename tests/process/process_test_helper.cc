@@ -21,18 +21,35 @@
 //   exit CODE      exits with CODE
 //   notify TEXT... writes each TEXT and a newline to $WARDEN_NOTIFY_FD, then exits 0
 //   spew BYTES     writes BYTES bytes of 'x' to stdout, then exits 0
+//   fuse-serve DIR a FUSE file system on DIR, served by this process alone (raw /dev/fuse, no
+//                  libfuse): one file, DIR/f, opened in direct I/O, whose reads are never
+//                  answered. Writes "mounted=<pid>" once mounted (or "mount-errno=<errno>"
+//                  and exits 1), then "blocked=<pid>" for each read request it has taken
+//                  (<pid>: the reader), which leaves that reader waiting for the answer: after
+//                  a fatal signal, in uninterruptible sleep (D state) until this process
+//                  dies (its /dev/fuse descriptor closes, which aborts the connection).
+//                  It dies with its parent (PR_SET_PDEATHSIG): a test that dies leaves no
+//                  reader blocked
+//   fuse-read FILE forks a child that reads FILE (on a fuse-serve mount: it never returns);
+//                  both keep the default action of SIGTERM
 //
 // Every process of a tree writes "pid=<pid>" to the notify fd as it starts.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -234,6 +251,122 @@ int ListFds() {
   return 0;
 }
 
+// The attributes of the root directory (node 1) or of the file "f" (node 2).
+fuse_attr FuseAttr(uint64_t node) {
+  fuse_attr attr{};
+  attr.ino = node;
+  attr.mode = node == FUSE_ROOT_ID ? (S_IFDIR | 0755) : (S_IFREG | 0444);
+  attr.nlink = node == FUSE_ROOT_ID ? 2 : 1;
+  attr.size = node == FUSE_ROOT_ID ? 0 : 4096;
+  attr.blocks = node == FUSE_ROOT_ID ? 0 : 8;
+  attr.blksize = 4096;
+  return attr;
+}
+
+// One reply: the header (error, or 0 and `size` bytes of `body`).
+void FuseReply(int fd, uint64_t unique, int error, const void* body = nullptr, size_t size = 0) {
+  fuse_out_header header{};
+  header.len = static_cast<uint32_t>(sizeof header + (error == 0 ? size : 0));
+  header.error = error;
+  header.unique = unique;
+  iovec parts[2] = {{&header, sizeof header}, {const_cast<void*>(body), size}};
+  (void)!::writev(fd, parts, error == 0 && size > 0 ? 2 : 1);
+}
+
+int FuseServe(const char* dir) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  AnnouncePid();
+  const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    WriteNote("mount-errno", std::to_string(errno));
+    return 1;
+  }
+  const std::string options = "fd=" + std::to_string(fd) + ",rootmode=40000,user_id=0,group_id=0";
+  if (::mount("warden-test", dir, "fuse", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+    WriteNote("mount-errno", std::to_string(errno));
+    return 1;
+  }
+  WriteNote("mounted", std::to_string(::getpid()));
+  constexpr uint64_t kFile = 2;
+  // Large enough for any request with max_write 4096 (the kernel refuses smaller buffers).
+  static char buffer[1 << 17];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && (errno == EINTR || errno == ENOENT)) continue;      // ENOENT: request withdrawn
+    if (n < static_cast<ssize_t>(sizeof(fuse_in_header))) return 0;  // unmounted or aborted
+    fuse_in_header in;
+    std::memcpy(&in, buffer, sizeof in);
+    const char* body = buffer + sizeof in;
+    switch (in.opcode) {
+      case FUSE_INIT: {
+        fuse_init_in init;
+        std::memcpy(&init, body, sizeof init.major + sizeof init.minor);
+        fuse_init_out out{};
+        out.major = FUSE_KERNEL_VERSION;
+        out.minor = std::min<uint32_t>(init.minor, FUSE_KERNEL_MINOR_VERSION);
+        out.max_write = 4096;
+        out.time_gran = 1;
+        FuseReply(fd, in.unique, 0, &out, sizeof out);
+        break;
+      }
+      case FUSE_LOOKUP: {
+        if (in.nodeid != FUSE_ROOT_ID || std::strcmp(body, "f") != 0) {
+          FuseReply(fd, in.unique, -ENOENT);
+          break;
+        }
+        fuse_entry_out out{};
+        out.nodeid = kFile;
+        out.generation = 1;
+        out.entry_valid = out.attr_valid = 3600;
+        out.attr = FuseAttr(kFile);
+        FuseReply(fd, in.unique, 0, &out, sizeof out);
+        break;
+      }
+      case FUSE_GETATTR: {
+        fuse_attr_out out{};
+        out.attr_valid = 3600;
+        out.attr = FuseAttr(in.nodeid);
+        FuseReply(fd, in.unique, 0, &out, sizeof out);
+        break;
+      }
+      case FUSE_OPEN: {
+        fuse_open_out out{};
+        out.fh = 1;
+        out.open_flags = FOPEN_DIRECT_IO;  // every read() is a request the reader waits on
+        FuseReply(fd, in.unique, 0, &out, sizeof out);
+        break;
+      }
+      case FUSE_READ:
+        WriteNote("blocked", std::to_string(in.pid));  // and never answered
+        break;
+      case FUSE_INTERRUPT:
+      case FUSE_FORGET:
+      case FUSE_BATCH_FORGET:
+        break;  // no reply expected (an interrupt may go unanswered)
+      default:
+        FuseReply(fd, in.unique, -ENOSYS);
+        break;
+    }
+  }
+}
+
+int FuseRead(const char* file) {
+  AnnouncePid();
+  if (::fork() == 0) {
+    AnnouncePid();
+    int fd = ::open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      WriteNote("error", std::string("open ") + file + ": " + std::strerror(errno));
+      PauseForever();
+    }
+    char byte;
+    ssize_t n = ::read(fd, &byte, 1);
+    WriteNote("error", "read returned " + std::to_string(n));
+    PauseForever();
+  }
+  PauseForever();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -249,6 +382,8 @@ int main(int argc, char** argv) {
   if (mode == "slow-term") return SlowTerm(n);
   if (mode == "nested-cgroup") return NestedCgroup();
   if (mode == "fds") return ListFds();
+  if (mode == "fuse-serve" && argc > 2) return FuseServe(argv[2]);
+  if (mode == "fuse-read" && argc > 2) return FuseRead(argv[2]);
   if (mode == "exit") return n;
   if (mode == "notify") {
     int fd = NotifyFd();

@@ -2,12 +2,15 @@
 // process that exits at once, so that the test is not their parent (as the new daemon is not
 // after a crash). Every case runs in pgroup mode and, where /sys/fs/cgroup/unified is a
 // writable cgroup v2 hierarchy, in cgroup mode. TearDown SIGKILLs every process a test
-// started (by pidfd, after checking its start time) and removes the test's cgroups.
+// started (by pidfd, after checking its start time) and removes the test's cgroups; before
+// that it ends the FUSE servers a test started (which releases their blocked readers) and
+// detaches their mounts.
 #include "recovery/orphan_reaper.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,8 +19,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -103,6 +110,7 @@ class OrphanReaperTest : public ::testing::TestWithParam<ContainmentMode> {
   }
 
   void TearDown() override {
+    for (FuseServer& server : fuse_servers_) StopFuseServer(server);
     for (auto [pid, start] : started_) {
       Result<process::UniqueFd> pidfd = process::OpenPidfd(pid);
       if (!pidfd.ok() || StartTicks(pid) != start) continue;
@@ -195,6 +203,10 @@ class OrphanReaperTest : public ::testing::TestWithParam<ContainmentMode> {
         size_t eq = line.find('=');
         if (eq == std::string::npos) continue;
         std::string key = line.substr(0, eq);
+        if (key == "error") {
+          ADD_FAILURE() << "helper: " << line;
+          continue;
+        }
         pid_t pid = std::stoi(line.substr(eq + 1));
         if (key == "leader") tree.leader = pid;
         if (key == "pid") tree.pids.push_back(pid);
@@ -229,6 +241,108 @@ class OrphanReaperTest : public ::testing::TestWithParam<ContainmentMode> {
     return a;
   }
 
+  // A FUSE file system served by process_test_helper fuse-serve: the test's own child, in a
+  // session of its own, in no tree's cgroup and without a cookie, so never a member of a
+  // recorded tree. A read of `dir`/f is a request it takes and never answers.
+  struct FuseServer {
+    pid_t pid = 0;
+    std::string dir;  // the mount point (a new directory under /tmp)
+    bool mounted = false;
+    int notes = -1;      // read end of its notify pipe
+    std::string buffer;  // notes read but not taken yet
+  };
+
+  // The next note the server writes ("key=value"), or nullopt after `timeout` or once the
+  // server has closed its end.
+  static std::optional<std::string> NextNote(FuseServer& server,
+                                             std::chrono::milliseconds timeout = 5s) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (size_t eol = server.buffer.find('\n'); eol != std::string::npos) {
+        std::string line = server.buffer.substr(0, eol);
+        server.buffer.erase(0, eol + 1);
+        return line;
+      }
+      auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      pollfd p{server.notes, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char chunk[512];
+      ssize_t n = ::read(server.notes, chunk, sizeof chunk);
+      if (n <= 0) return std::nullopt;
+      server.buffer.append(chunk, static_cast<size_t>(n));
+    }
+  }
+
+  // Starts a FUSE server on a new directory. Returns "" once it is mounted, else why not;
+  // `unavailable` is set when the host does not allow it (no usable /dev/fuse, or the mount
+  // refused with EPERM): a reason to skip, not a failure.
+  std::string StartFuseServer(FuseServer& server, bool& unavailable) {
+    unavailable = false;
+    if (::access("/dev/fuse", R_OK | W_OK) != 0) {
+      unavailable = true;
+      return std::string("/dev/fuse: ") + std::strerror(errno);
+    }
+    char dir[] = "/tmp/warden-reaper-fuse-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) return std::string("mkdtemp: ") + std::strerror(errno);
+    server.dir = dir;
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+    const int notify = ::dup(pipe_fds[1]);  // inherited by the server (no O_CLOEXEC)
+    ::close(pipe_fds[1]);
+    server.notes = pipe_fds[0];
+    std::vector<std::string> args = {WARDEN_TEST_HELPER, "fuse-serve", server.dir};
+    std::vector<std::string> env = {
+        "PATH=/usr/bin:/bin", std::string(process::kEnvNotifyFd) + "=" + std::to_string(notify)};
+    std::vector<char*> argv, envp;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setsid();
+      ::execve(argv[0], argv.data(), envp.data());
+      _exit(127);
+    }
+    ::close(notify);
+    if (pid < 0) return std::string("fork: ") + std::strerror(errno);
+    server.pid = pid;
+    // "pid=", then "mounted=" or "mount-errno=" (then it exits).
+    while (std::optional<std::string> note = NextNote(server)) {
+      if (note->rfind("mounted=", 0) == 0) {
+        server.mounted = true;
+        return "";
+      }
+      if (note->rfind("mount-errno=", 0) == 0) {
+        const int code = std::atoi(note->c_str() + std::strlen("mount-errno="));
+        unavailable = code == EPERM || code == EACCES || code == ENODEV || code == ENOENT;
+        return "FUSE on " + server.dir + ": " + std::strerror(code);
+      }
+    }
+    return "the FUSE server did not mount " + server.dir;
+  }
+
+  // Ends the server: its death closes its /dev/fuse descriptor, which aborts the connection
+  // and so ends every request it left unanswered (its readers can die). Then detaches the
+  // mount and removes the directory. Idempotent.
+  void StopFuseServer(FuseServer& server) {
+    if (server.pid > 0) {
+      // Our child, not reaped yet: the pid cannot belong to anyone else.
+      ::kill(server.pid, SIGKILL);
+      ::waitpid(server.pid, nullptr, 0);
+      server.pid = 0;
+    }
+    if (server.mounted && ::umount2(server.dir.c_str(), MNT_DETACH) == 0) server.mounted = false;
+    if (!server.dir.empty() && !server.mounted) {
+      ::rmdir(server.dir.c_str());
+      server.dir.clear();
+    }
+    if (server.notes >= 0) ::close(server.notes);
+    server.notes = -1;
+  }
+
   ReaperOptions Options() const {
     ReaperOptions options;
     options.kill_timeout = 2000ms;
@@ -240,6 +354,7 @@ class OrphanReaperTest : public ::testing::TestWithParam<ContainmentMode> {
   std::vector<std::filesystem::path> groups_;
   std::vector<std::pair<pid_t, uint64_t>> started_;
   std::vector<int> notify_fds_;
+  std::vector<FuseServer> fuse_servers_;
   int counter_ = 0;
 };
 
@@ -472,6 +587,75 @@ TEST_P(OrphanReaperTest, SeveralTreesFinishInAboutOneGrace) {
     EXPECT_GE(*outcomes[i].sigkill_sent_ms - *outcomes[i].sigterm_sent_ms, kGrace.count() - 1);
     for (pid_t pid : trees[i].pids) EXPECT_FALSE(IsAlive(pid)) << pid;
   }
+}
+
+TEST_P(OrphanReaperTest, MemberThatSurvivesSigkillIsUnkillableAndTheRestStillEnds) {
+  // The reader of a FUSE file whose server has taken the read request and never answers:
+  // once a fatal signal is pending it waits for the answer uninterruptibly (D state), so
+  // neither SIGTERM nor SIGKILL ends it while the server lives.
+  fuse_servers_.emplace_back();
+  FuseServer& server = fuse_servers_.back();
+  bool unavailable = false;
+  std::string error = StartFuseServer(server, unavailable);
+  if (unavailable) GTEST_SKIP() << "no FUSE here: " << error;
+  ASSERT_EQ(error, "");
+  Tree stuck = Launch({"fuse-read", server.dir + "/f"}, 2);
+  ASSERT_EQ(stuck.pids.size(), 2u);
+  const pid_t reader = stuck.pids[0] == stuck.leader ? stuck.pids[1] : stuck.pids[0];
+  std::optional<std::string> blocked = NextNote(server);
+  ASSERT_TRUE(blocked) << "the FUSE server got no read request";
+  ASSERT_EQ(*blocked, "blocked=" + std::to_string(reader));
+  ASSERT_TRUE(WaitFor([&] { return process::ReadProcStat(reader)->state == 'S'; }))
+      << "the reader does not wait for the answer";
+  Tree coop = Launch({"coop", "1"}, 2);  // recovered in the same call
+
+  constexpr auto kGrace = 200ms;
+  constexpr auto kKillTimeout = 500ms;
+  std::vector<RecordedAttempt> attempts = {Record(stuck, kGrace), Record(coop, kGrace)};
+  ReaperOptions options = Options();
+  options.kill_timeout = kKillTimeout;
+  OrphanReaper reaper(options);
+  std::vector<Finding> findings = reaper.Examine(attempts);
+  ASSERT_EQ(findings[0].verdict, Verdict::kSameProcess);
+  EXPECT_TRUE(Contains(findings[0].members, reader));
+  ASSERT_EQ(findings[1].verdict, Verdict::kSameProcess);
+  auto start = std::chrono::steady_clock::now();
+  std::vector<Outcome> outcomes = reaper.Terminate(attempts, findings);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+
+  // Bounded: the grace, then kill_timeout after SIGKILL, and it is over.
+  EXPECT_GE(elapsed, kKillTimeout);
+  EXPECT_LT(elapsed, kGrace + kKillTimeout + 1000ms);
+  EXPECT_EQ(outcomes[0].action, Action::kUnkillable);
+  EXPECT_EQ(outcomes[0].unkillable, std::vector<pid_t>{reader});
+  ASSERT_TRUE(outcomes[0].sigterm_sent_ms && outcomes[0].sigkill_sent_ms);
+  EXPECT_GE(*outcomes[0].sigkill_sent_ms - *outcomes[0].sigterm_sent_ms, kGrace.count() - 1);
+  EXPECT_GE(outcomes[0].finished_at_ms - *outcomes[0].sigkill_sent_ms, kKillTimeout.count() - 1);
+  Result<process::ProcStat> stat = process::ReadProcStat(reader);
+  ASSERT_TRUE(stat.ok());
+  EXPECT_EQ(stat->state, 'D') << "the unkillable member is in uninterruptible sleep";
+  EXPECT_FALSE(IsAlive(stuck.leader)) << "the leader ended at SIGTERM";
+  // The other tree was not held up by the unkillable one.
+  EXPECT_EQ(outcomes[1].action, Action::kTerminated);
+  EXPECT_TRUE(outcomes[1].unkillable.empty());
+  EXPECT_LE(outcomes[1].finished_at_ms, *outcomes[0].sigkill_sent_ms);
+  for (pid_t pid : coop.pids) EXPECT_FALSE(IsAlive(pid)) << pid;
+  // The FUSE server is not ours: never signalled.
+  EXPECT_EQ(::waitpid(server.pid, nullptr, WNOHANG), 0);
+  EXPECT_TRUE(IsAlive(server.pid));
+  EXPECT_NE(process::ReadProcStat(server.pid)->state, 'T');
+  if (cgroup_mode()) {
+    EXPECT_FALSE(outcomes[0].cgroup_removed) << "the group still holds the unkillable reader";
+    EXPECT_TRUE(std::filesystem::exists(stuck.cgroup));
+    EXPECT_TRUE(outcomes[1].cgroup_removed);
+  }
+
+  // Without its server, the request ends and the reader dies at last.
+  Result<process::UniqueFd> reader_fd = process::OpenPidfd(reader);
+  ASSERT_TRUE(reader_fd.ok());
+  StopFuseServer(server);
+  pollfd p{reader_fd->get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 5000), 1) << "the reader outlived its FUSE server";
 }
 
 TEST(OrphanReaperNamesTest, NamesAreTheJournalsWords) {
