@@ -322,6 +322,7 @@ void Encode(const NodeExited& r, json::object& o) {
   o["costUsd"] = r.cost_usd;
   o["durationMs"] = r.duration_ms;
   o["pausedMs"] = r.paused_ms;
+  if (r.outcome) o["outcome"] = *r.outcome;
 }
 Result<Record> Decode(Reader in, NodeExited*) {
   NodeExited r;
@@ -332,6 +333,7 @@ Result<Record> Decode(Reader in, NodeExited*) {
   r.cost_usd = in.Double("costUsd");
   r.duration_ms = in.OptInt("durationMs").value_or(0);
   r.paused_ms = in.OptInt("pausedMs").value_or(0);
+  r.outcome = in.OptString("outcome");
   return in.Done(std::move(r));
 }
 

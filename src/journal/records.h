@@ -113,6 +113,9 @@ struct NodeExited {
   double cost_usd = 0;
   int64_t duration_ms = 0;
   int64_t paused_ms = 0;
+  // The attempt's verdict: "succeeded", "failed" or "stopped" (ended by the stop). Unset in
+  // journals from before it was recorded.
+  std::optional<std::string> outcome;
 };
 struct NodeTimedOut {
   int64_t timeout_ms = 0;

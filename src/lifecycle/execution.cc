@@ -83,8 +83,12 @@ void Execution::Record(const journal::Record& record, dag::NodeIndex node, int64
     e.node_id = dag_->node(node).id;
     e.attempt = nodes_[node].attempt;
   }
+  e.at_ms = at_ms != 0 ? at_ms : WallMs();
+  if (Status s = history_.Apply(e, record); !s.ok()) {
+    // A record that does not fit the execution is a bug here; the journal still gets it.
+    spdlog::error("execution {}: {}", id_, s.message());
+  }
   journal::EncodeTo(record, e);
-  e.at_ms = at_ms;
   ctx_.log.Add(std::move(e));
 }
 
@@ -102,7 +106,8 @@ Status Execution::Commit(journal::Durability durability) {
 
 void Execution::RecordCreated(const Requester& requester) {
   Record(journal::ExecutionCreated{spec().name, spec().request_id, requester.name,
-                                   json::serialize(dag::ExecutionSpecToJson(spec()))});
+                                   json::serialize(dag::ExecutionSpecToJson(spec()))},
+         kNoNode, created_at_);
 }
 
 Status Execution::RestoreFrom(const ExecutionHistory& history) {
@@ -110,6 +115,8 @@ Status Execution::RestoreFrom(const ExecutionHistory& history) {
   if (view.nodes.size() != nodes_.size() || history.attempts().size() != nodes_.size()) {
     return Status::Internal("execution " + id_ + ": its history does not fit its DAG");
   }
+  history_ = history;
+  if (view.status == ExecutionState::kIdle) return Status::Ok();
   std::vector<bool> succeeded(nodes_.size());
   std::vector<uint32_t> attempts(nodes_.size());
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
@@ -150,53 +157,18 @@ void Execution::Continue() {
 }
 
 ExecutionView Execution::View() const {
-  ExecutionView v;
-  v.id = id_;
-  v.name = spec().name;
-  v.status = state_;
-  v.created_at = created_at_;
-  v.started_at = started_at_;
-  v.ended_at = ended_at_;
-  Clock::time_point now = Now();
+  ExecutionView v = history_.view();
+  if (IsTerminal(v.status) || running_ == 0) return v;
+  const Clock::time_point now = Now();
+  v.cost_usd = 0;
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
     const NodeRun& run = nodes_[i];
-    NodeView n;
-    n.id = dag_->node(i).id;
-    switch (plan_.state(i)) {
-      case dag::NodeState::kPending:
-      case dag::NodeState::kReady:
-        n.status = NodeStatus::kPending;
-        break;
-      case dag::NodeState::kRunning:
-        n.status = run.terminating                     ? NodeStatus::kStopping
-                   : state_ == ExecutionState::kPaused ? NodeStatus::kPaused
-                                                       : NodeStatus::kRunning;
-        break;
-      case dag::NodeState::kSucceeded:
-        n.status = NodeStatus::kSucceeded;
-        break;
-      case dag::NodeState::kFailed:
-        n.status = run.unkillable ? NodeStatus::kUnkillable : NodeStatus::kFailed;
-        break;
-      case dag::NodeState::kSkipped:
-        n.status = NodeStatus::kSkipped;
-        break;
-      case dag::NodeState::kStopped:
-        n.status = run.unkillable ? NodeStatus::kUnkillable : NodeStatus::kStopped;
-        break;
+    NodeView& n = v.nodes[i];
+    if (run.tree) {
+      n.cost_usd = run.cost_done + clock_.AttemptCost(run.launch, dag_->node(i).cost_per_second_usd,
+                                                      run.reported, now);
     }
-    n.attempt = static_cast<int>(run.attempt);
-    n.pid = run.pid;
-    n.exit_code = run.exit_code;
-    if (run.signal) n.signal = SignalName(*run.signal);
-    n.started_at = run.started_at;
-    n.ended_at = run.ended_at;
-    n.cost_usd = run.cost_done +
-                 (run.tree ? clock_.AttemptCost(run.launch, dag_->node(i).cost_per_second_usd,
-                                                run.reported, now)
-                           : 0.0);
     v.cost_usd += n.cost_usd;
-    v.nodes.push_back(std::move(n));
   }
   return v;
 }
@@ -208,10 +180,15 @@ Status Execution::Start(const Requester& requester) {
     return Status::Unavailable("start refused: the journal has failed (" + h.message() + ")");
   }
   const size_t mark = ctx_.log.pending_count();
-  Record(journal::ExecutionStarted{requester.name});
-  WARDEN_RETURN_IF_ERROR(ctx_.log.CommitRequest(mark, journal::Durability::kDurable));
+  const int64_t at = WallMs();
+  ExecutionHistory before = history_;
+  Record(journal::ExecutionStarted{requester.name}, kNoNode, at);
+  if (Status s = ctx_.log.CommitRequest(mark, journal::Durability::kDurable); !s.ok()) {
+    history_ = std::move(before);  // refused: the record was withdrawn
+    return s;
+  }
   state_ = *to;
-  started_at_ = WallMs();
+  started_at_ = at;
   if (!ctx_.options.log_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(ctx_.options.log_dir + "/" + id_, ec);
@@ -321,6 +298,7 @@ void Execution::Launch(dag::NodeIndex i) {
       // nothing was launched, and without the intent no launch is safe. Stop the execution
       // rather than leave it waiting forever; this is not the node's failure.
       (void)plan_.MarkStopped(i);
+      Record(journal::NodeStopped{std::string(StopReasonName(StopReason::kError))}, i);
       BeginStop(StopRequest{
           Requester{"warden"}, StopReason::kError,
           "the journal is unavailable, cannot launch node " + node.id + ": " + s.message(),
@@ -446,6 +424,10 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
   run.cost_done += cost;
   run.reported = 0;
   Clock::duration paused = clock_.PausedSince(run.launch, now);
+  const bool succeeded = run.exit && run.exit_code == 0 && !run.timed_out && !run.unkillable;
+  // Ended by the stop, not by a failure of its own.
+  const bool stopped =
+      !succeeded && state_ == ExecutionState::kStopping && run.terminating && !run.timed_out;
   journal::NodeExited exited;
   if (run.exit_code) exited.exit_code = *run.exit_code;
   if (run.signal) exited.signal = SignalName(*run.signal);
@@ -454,7 +436,8 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
   exited.cost_usd = cost;
   exited.duration_ms = duration_cast<milliseconds>(now - run.launch.at).count();
   exited.paused_ms = duration_cast<milliseconds>(paused).count();
-  Record(std::move(exited), i);
+  exited.outcome = succeeded ? "succeeded" : stopped ? "stopped" : "failed";
+  Record(std::move(exited), i, *run.ended_at);
 
   ++run.timer_generation;
   run.timer->cancel();
@@ -463,11 +446,10 @@ void Execution::FinishAttempt(dag::NodeIndex i) {
   --ctx_.running_total;
   --ctx_.stats.running_nodes;
 
-  const bool succeeded = run.exit && run.exit_code == 0 && !run.timed_out && !run.unkillable;
   if (succeeded) {
     (void)plan_.MarkSucceeded(i);
-  } else if (state_ == ExecutionState::kStopping && run.terminating && !run.timed_out) {
-    (void)plan_.MarkStopped(i);  // ended by the stop, not by a failure of its own
+  } else if (stopped) {
+    (void)plan_.MarkStopped(i);
   } else {
     AttemptFailed(i);
   }
@@ -568,9 +550,9 @@ void Execution::MaybeFinish() {
   StopClocks();
   const double cost = View().cost_usd;
   if (all) {
-    Record(journal::ExecutionCompleted{cost});
+    Record(journal::ExecutionCompleted{cost}, kNoNode, *ended_at_);
   } else {
-    Record(journal::ExecutionFailed{cost, "node_failed"});
+    Record(journal::ExecutionFailed{cost, "node_failed"}, kNoNode, *ended_at_);
   }
   Flush(journal::Durability::kDurable);
 }
@@ -721,8 +703,10 @@ void Execution::Resume(const Requester& requester, ViewCallback done) {
   const Clock::time_point resumed_at = Now();
   const Clock::duration paused = clock_.PauseLength(resumed_at);
   const size_t mark = ctx_.log.pending_count();
+  ExecutionHistory before = history_;
   Record(journal::ExecutionResumed{requester.name, duration_cast<milliseconds>(paused).count()});
   if (Status c = ctx_.log.CommitRequest(mark, journal::Durability::kDurable); !c.ok()) {
+    history_ = std::move(before);  // refused: the record was withdrawn
     boost::asio::post(ctx_.io, [done, c] { done(c); });
     return;
   }

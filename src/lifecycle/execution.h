@@ -54,12 +54,14 @@ class Execution : public std::enable_shared_from_this<Execution> {
   const std::string& id() const { return id_; }
   ExecutionState state() const { return state_; }
   const dag::ExecutionSpec& spec() const { return dag_->spec(); }
+  // What the API shows: history_'s view, with each running attempt's cost up to now.
   ExecutionView View() const;
 
-  // Takes up an execution that crash recovery resumed, as `history` has it: succeeded nodes
-  // keep their record and cost, the others run again as new attempts (without using up
-  // their retries); the state is running or paused, as at the crash. Call once, on a fresh
-  // Execution, then Continue. Errors: the history does not fit this execution's DAG.
+  // Takes up an execution of an earlier run, as `history` has it. An idle one stays idle.
+  // One that crash recovery resumed goes on: succeeded nodes keep their record and cost,
+  // the others run again as new attempts (without using up their retries); the state is
+  // running or paused, as at the crash. Call once, on a fresh Execution, then Continue.
+  // Errors: the history does not fit this execution's DAG.
   Status RestoreFrom(const ExecutionHistory& history);
   // Lets a restored execution go on: running launches what is ready; paused waits for a
   // resume.
@@ -120,8 +122,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   Status Commit(journal::Durability durability);
   // Commit for transitions whose failure changes nothing here (see execution.cc).
   void Flush(journal::Durability durability);
-  // Queues `record` for the next commit, as this execution's (and `node`'s latest attempt's);
-  // at_ms 0 = stamped when committed.
+  // Queues `record` for the next commit, as this execution's (and `node`'s latest attempt's),
+  // and applies it to history_. at_ms: when it happened; 0 = now.
   void Record(const journal::Record& record, dag::NodeIndex node = kNoNode, int64_t at_ms = 0);
   int64_t WallMs() const { return ctx_.options.clock->WallMs(); }
   Clock::time_point Now() const { return ctx_.options.clock->Now(); }
@@ -130,6 +132,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
 
   ManagerContext& ctx_;
   const std::string id_;
+  // Every record this execution journals, applied as it is queued: the execution as the
+  // journal has it, through the same apply path a restart reads it back with.
+  ExecutionHistory history_;
   const std::shared_ptr<const dag::Dag> dag_;
   dag::SchedulePlan plan_;
   std::vector<NodeRun> nodes_;

@@ -26,42 +26,58 @@ Result<ExecutionHistory> ExecutionHistory::Fold(const std::vector<journal::Event
       if (e.kind != journal::kind::kExecutionCreated) continue;
       created = true;
     }
-    WARDEN_RETURN_IF_ERROR(h.Apply(e));
+    auto decoded = journal::DecodeFrom(e);
+    if (!decoded.ok()) {
+      // A kind from a newer Warden: readers skip what they do not know.
+      if (decoded.status().code() == StatusCode::kNotFound) continue;
+      return decoded.status();
+    }
+    WARDEN_RETURN_IF_ERROR(h.Apply(e, *decoded));
   }
   if (!created) return Status::NotFound("no execution.created record");
   return h;
 }
 
-Status ExecutionHistory::Apply(const journal::Event& e) {
-  auto decoded = journal::DecodeFrom(e);
-  if (!decoded.ok()) {
-    // A kind from a newer Warden: readers skip what they do not know.
-    if (decoded.status().code() == StatusCode::kNotFound) return Status::Ok();
-    return decoded.status();
+void ExecutionHistory::SumCost() {
+  if (IsTerminal(view_.status)) return;
+  double cost = 0;
+  for (const NodeView& n : view_.nodes) cost += n.cost_usd;
+  view_.cost_usd = cost;
+}
+
+Status ExecutionHistory::Apply(const journal::Event& e, const journal::Record& record) {
+  if (e.seq != 0) last_seq_ = e.seq;
+  if (auto* created = std::get_if<journal::ExecutionCreated>(&record)) {
+    return ApplyCreated(e, *created);
   }
-  last_seq_ = e.seq;
-  const journal::Record& record = *decoded;
+  if (view_.id.empty()) {
+    return Status::Corruption("execution " + e.execution_id + ": record of kind " +
+                              std::string(journal::KindOf(record)) +
+                              " before its execution.created");
+  }
   if (!e.node_id.empty()) return ApplyNode(e, record);
 
   auto to = [this](ExecutionState s) { view_.status = s; };
+  // What the execution's state means for its nodes that have a live tree.
+  auto running_nodes_become = [this](NodeStatus from, NodeStatus status) {
+    for (NodeView& n : view_.nodes) {
+      if (n.status == from) n.status = status;
+    }
+  };
   resumed_ = false;
   std::visit(Overloaded{
-                 [&](const journal::ExecutionCreated& r) {
-                   view_.id = e.execution_id;
-                   view_.name = r.name;
-                   view_.created_at = e.at_ms;
-                   spec_json_ = r.spec_json;
-                 },
                  [&](const journal::ExecutionStarted&) {
                    to(ExecutionState::kRunning);
                    view_.started_at = e.at_ms;
                  },
                  [&](const journal::ExecutionPaused&) {
                    to(ExecutionState::kPaused);
+                   running_nodes_become(NodeStatus::kRunning, NodeStatus::kPaused);
                    pauses_.push_back({e.at_ms, std::nullopt});
                  },
                  [&](const journal::ExecutionResumed&) {
                    to(ExecutionState::kRunning);
+                   running_nodes_become(NodeStatus::kPaused, NodeStatus::kRunning);
                    if (!pauses_.empty() && !pauses_.back().second) pauses_.back().second = e.at_ms;
                  },
                  [&](const journal::ExecutionStopRequested& r) {
@@ -71,7 +87,12 @@ Status ExecutionHistory::Apply(const journal::Event& e) {
                    }
                    if (stop_ && r.joined) return;
                    stop_ = r;
-                   if (!IsTerminal(view_.status)) to(ExecutionState::kStopping);
+                   if (IsTerminal(view_.status)) return;
+                   // A paused execution's trees are thawed for their SIGTERM.
+                   if (view_.status == ExecutionState::kPaused) {
+                     running_nodes_become(NodeStatus::kPaused, NodeStatus::kRunning);
+                   }
+                   to(ExecutionState::kStopping);
                  },
                  [&](const journal::ExecutionStopped& r) {
                    to(ExecutionState::kStopped);
@@ -90,41 +111,46 @@ Status ExecutionHistory::Apply(const journal::Event& e) {
                  },
                  [&](const journal::ExecutionRecovered& r) {
                    resumed_ = true;
-                   for (NodeView& n : view_.nodes) {
-                     if (std::find(r.rerun.begin(), r.rerun.end(), n.id) != r.rerun.end()) {
-                       n.status = NodeStatus::kPending;
+                   for (const std::string& id : r.rerun) {
+                     if (auto it = node_index_.find(id); it != node_index_.end()) {
+                       view_.nodes[it->second].status = NodeStatus::kPending;
                      }
                    }
                  },
                  [](const auto&) {},
              },
              record);
+  return Status::Ok();
+}
 
-  if (std::holds_alternative<journal::ExecutionCreated>(record)) {
-    boost::system::error_code ec;
-    boost::json::value json = boost::json::parse(spec_json_, ec);
-    if (ec)
-      return Status::Corruption("execution " + e.execution_id +
-                                ": journaled spec: " + ec.message());
-    auto spec = dag::ExecutionSpecFromJson(json, dag::SpecLimits::Unlimited());
-    if (!spec.ok()) {
-      return Status::Corruption("execution " + e.execution_id +
-                                ": journaled spec: " + spec.status().message());
-    }
-    spec_ = std::move(*spec);
-    view_.nodes.clear();
-    for (const dag::NodeSpec& node : spec_.nodes) {
-      NodeView n;
-      n.id = node.id;
-      view_.nodes.push_back(std::move(n));
-    }
-    attempts_.assign(spec_.nodes.size(), AttemptHistory{});
+Status ExecutionHistory::ApplyCreated(const journal::Event& e, const journal::ExecutionCreated& r) {
+  if (!view_.id.empty()) {
+    return Status::Corruption("execution " + e.execution_id + ": a second execution.created");
   }
-  if (!IsTerminal(view_.status)) {
-    double cost = 0;
-    for (const NodeView& n : view_.nodes) cost += n.cost_usd;
-    view_.cost_usd = cost;
+  boost::system::error_code ec;
+  boost::json::value json = boost::json::parse(r.spec_json, ec);
+  if (ec) {
+    return Status::Corruption("execution " + e.execution_id + ": journaled spec: " + ec.message());
   }
+  auto spec = dag::ExecutionSpecFromJson(json, dag::SpecLimits::Unlimited());
+  if (!spec.ok()) {
+    return Status::Corruption("execution " + e.execution_id +
+                              ": journaled spec: " + spec.status().message());
+  }
+  spec_ = std::move(*spec);
+  spec_json_ = r.spec_json;
+  view_.id = e.execution_id;
+  view_.name = r.name;
+  view_.created_at = e.at_ms;
+  view_.nodes.clear();
+  node_index_.clear();
+  for (const dag::NodeSpec& node : spec_.nodes) {
+    node_index_.emplace(node.id, view_.nodes.size());
+    NodeView n;
+    n.id = node.id;
+    view_.nodes.push_back(std::move(n));
+  }
+  attempts_.assign(spec_.nodes.size(), AttemptHistory{});
   return Status::Ok();
 }
 
@@ -138,12 +164,12 @@ int64_t ExecutionHistory::PausedMsBetween(int64_t from, int64_t to) const {
 }
 
 Status ExecutionHistory::ApplyNode(const journal::Event& e, const journal::Record& record) {
-  size_t i = 0;
-  while (i < view_.nodes.size() && view_.nodes[i].id != e.node_id) ++i;
-  if (i == view_.nodes.size()) {
+  auto found = node_index_.find(e.node_id);
+  if (found == node_index_.end()) {
     return Status::Corruption("execution " + e.execution_id + ": record " + std::to_string(e.seq) +
                               " names unknown node " + e.node_id);
   }
+  const size_t i = found->second;
   NodeView& n = view_.nodes[i];
   AttemptHistory& a = attempts_[i];
   const int attempt = static_cast<int>(e.attempt);
@@ -180,6 +206,7 @@ Status ExecutionHistory::ApplyNode(const journal::Event& e, const journal::Recor
                  [&](const journal::CostReported& r) {
                    n.cost_usd += r.cost_usd - a.reported_cost_usd;
                    a.reported_cost_usd = r.cost_usd;
+                   SumCost();
                  },
                  [&](const journal::NodeUnkillable&) { n.status = NodeStatus::kUnkillable; },
                  [&](const journal::NodeExited& r) {
@@ -189,9 +216,18 @@ Status ExecutionHistory::ApplyNode(const journal::Event& e, const journal::Recor
                    n.ended_at = e.at_ms;
                    n.cost_usd += r.cost_usd - a.reported_cost_usd;
                    a.reported_cost_usd = 0;
-                   // As the live execution decides: a clean exit is a success unless the node's
-                   // own timeout ended it; a tree the stop ended is stopped; the rest failed.
+                   SumCost();
                    if (n.status == NodeStatus::kUnkillable) return;
+                   if (r.outcome) {
+                     // The execution's own verdict, recorded with the exit.
+                     n.status = *r.outcome == "succeeded" ? NodeStatus::kSucceeded
+                                : *r.outcome == "stopped" ? NodeStatus::kStopped
+                                                          : NodeStatus::kFailed;
+                     return;
+                   }
+                   // Journals from before the verdict was recorded: a clean exit is a
+                   // success unless the node's own timeout ended it; a tree the stop
+                   // signalled is stopped; the rest failed.
                    if (r.exit_code == 0 && !r.signal && !a.timed_out) {
                      n.status = NodeStatus::kSucceeded;
                    } else if (stopping && a.sigterm_at && !a.timed_out) {
@@ -218,11 +254,6 @@ Status ExecutionHistory::ApplyNode(const journal::Event& e, const journal::Recor
                  [](const auto&) {},
              },
              record);
-  if (!IsTerminal(view_.status)) {
-    double cost = 0;
-    for (const NodeView& node : view_.nodes) cost += node.cost_usd;
-    view_.cost_usd = cost;
-  }
   return Status::Ok();
 }
 

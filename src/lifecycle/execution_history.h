@@ -1,10 +1,11 @@
-// ExecutionHistory: one execution rebuilt from its journal records.
+// ExecutionHistory: one execution as its journal records make it.
 //
-// The journal is the source of truth: folding an execution's records, oldest first, gives
+// The journal is the source of truth: applying an execution's records, oldest first, gives
 // what the API shows for it (its ExecutionView) and what crash recovery needs to know about
 // each node attempt (the write-ahead intent, the recorded identity, the SIGTERM already
-// sent). It serves executions that ended before this daemon started, or in a previous one,
-// and the executions a crash left unfinished.
+// sent). There is one apply path: a live Execution applies every record it journals to its
+// own ExecutionHistory as it queues it, and answers with that history's view, so an
+// execution read back from the journal after a restart is the one the live daemon showed.
 //
 // Thread-safety: a plain value; Apply is not safe to call concurrently with anything else.
 #pragma once
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
@@ -41,6 +43,13 @@ class ExecutionHistory {
   // a valid DAG. Records of kinds this Warden does not know are skipped.
   static Result<ExecutionHistory> Fold(const std::vector<journal::Event>& events);
 
+  // Applies one more record: `event` gives its execution, node, attempt, time and seq (its
+  // payload is not read), `record` what happened. The first record must be
+  // execution.created. Corruption when the record does not fit (an unknown node, a spec
+  // that is not a valid DAG).
+  Status Apply(const journal::Event& event, const journal::Record& record);
+
+  // The execution as recorded; a running attempt's cost is its last reported cost.
   const ExecutionView& view() const { return view_; }
   const dag::ExecutionSpec& spec() const { return spec_; }
   // The spec as journaled, a JSON object as text.
@@ -61,10 +70,13 @@ class ExecutionHistory {
   int64_t last_seq() const { return last_seq_; }
 
  private:
-  Status Apply(const journal::Event& event);
   Status ApplyNode(const journal::Event& event, const journal::Record& record);
+  Status ApplyCreated(const journal::Event& event, const journal::ExecutionCreated& record);
+  // Until the execution ends, its cost is what its nodes cost.
+  void SumCost();
 
   ExecutionView view_;
+  std::unordered_map<std::string, size_t> node_index_;
   dag::ExecutionSpec spec_;
   std::string spec_json_;
   std::vector<AttemptHistory> attempts_;

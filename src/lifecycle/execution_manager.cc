@@ -271,10 +271,8 @@ Status ExecutionManager::Restore() {
       continue;
     }
     auto e = std::make_shared<Execution>(impl_->ctx, id, std::move(*dag), h.view().created_at);
-    if (!idle) {
-      if (Status s = e->RestoreFrom(h); !s.ok()) return s;
-      resumed.push_back(e);
-    }
+    if (Status s = e->RestoreFrom(h); !s.ok()) return s;
+    if (!idle) resumed.push_back(e);
     impl_->executions.emplace(id, std::move(e));
   }
   // Once every execution is back, the resumed ones go on (sharing the manager-wide cap).

@@ -185,6 +185,8 @@ void RecordOutcome(RecordWriter& out, const ExecutionWork& work, size_t k,
   exited.cost_usd = AttemptCost(work, work.nodes[k], outcome.finished_at_ms);
   const auto& started_at = work.history.attempts()[work.nodes[k]].started_at;
   exited.duration_ms = started_at ? std::max<int64_t>(0, outcome.finished_at_ms - *started_at) : 0;
+  // Ended by recovery's stop, unless the node's own timeout had already ended it.
+  exited.outcome = work.history.attempts()[work.nodes[k]].timed_out ? "failed" : "stopped";
   out.Add(exited, work.id, node, attempt.attempt, outcome.finished_at_ms);
 }
 

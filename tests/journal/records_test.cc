@@ -32,7 +32,7 @@ std::vector<Record> Examples() {
       NodeStarted{4242, 123456789, "b00t", 4242, 4242, "/sys/fs/cgroup/x", "cgroup"},
       NodeLaunchFailed{"exec x: No such file or directory", 127},
       NodeSignalled{"SIGTERM", "stop", 2000},
-      NodeExited{std::nullopt, "SIGKILL", false, true, 0.125, 2100, 300},
+      NodeExited{std::nullopt, "SIGKILL", false, true, 0.125, 2100, 300, "stopped"},
       NodeTimedOut{60000},
       NodeRetryScheduled{3},
       NodeSkipped{"extract"},

@@ -107,6 +107,21 @@ TEST_F(HistoryTest, StopWithAKilledNodeAndAPendingOneReadsBackAsItWas) {
   ExpectSameAfterRestart(id);
 }
 
+TEST_F(HistoryTest, NodeWhoseExitWasUnderWayWhenTheStopCameReadsBackAsItWas) {
+  // The tree has ended but its exit is not handled yet when the stop arrives: no SIGTERM
+  // goes out (nothing is left to signal), and the stop still ends the node. The journal
+  // says so, so a restart shows what the live execution showed.
+  std::string id = Create(Dag({Node("a"), Node("b")}));
+  Settle();
+  ASSERT_TRUE(runner_->Exit("a", 3));
+  auto stop = StopAndWait(id, StopRequest{});
+  ASSERT_TRUE(stop.done && stop.done->ok());
+  const V statuses = NodeStatuses(id);
+  EXPECT_EQ(statuses, (V{"a=stopped", "b=stopped"}));
+  EXPECT_EQ(NodeOf(id, "a").exit_code, 3);
+  ExpectSameAfterRestart(id);
+}
+
 TEST_F(HistoryTest, PausedTimeBetweenTwoMomentsCountsAPauseStillInForce) {
   std::string id = Create(Dag({Node("a")}));
   Settle();
