@@ -267,7 +267,9 @@ WHERE r.kind = 'execution.stop_requested';
 --                     SIGKILL) | unkillable (survived SIGKILL) | gone (ended, or a zombie,
 --                     while the daemon was down) | pid_reused (another process has the pid
 --                     now: never signalled) | host_rebooted (different boot: never
---                     signalled); NULL while recovery is still acting on it
+--                     signalled); NULL while recovery is still acting on it. A row of a
+--                     recovery killed half-way takes the next recovery's outcome, or gone
+--                     when the next one found the tree gone (or its pid reused)
 --   finished_at       when the action finished (found_at for the never-signalled ones)
 --   detection         how the tree was found: pid (the recorded identity), cgroup (the
 --                     recorded cgroup's members) or cookie (WARDEN_* in /proc/PID/environ)
@@ -283,30 +285,29 @@ SELECT
   f.attempt AS attempt,
   json_extract(f.payload, '$.pid') AS pid,
   f.at_ms AS found_at,
-  coalesce(
-    (SELECT substr(a.kind, 8) FROM journal a
-      WHERE a.execution_id = f.execution_id AND a.node_id IS f.node_id
-        AND a.attempt IS f.attempt AND a.seq > f.seq
-        AND a.kind IN ('orphan.terminated', 'orphan.killed', 'orphan.unkillable')
-      ORDER BY a.seq LIMIT 1),
-    CASE json_extract(f.payload, '$.verdict')
-      WHEN 'gone' THEN 'gone'
-      WHEN 'zombie' THEN 'gone'
-      WHEN 'pid_reused' THEN 'pid_reused'
-      WHEN 'host_rebooted' THEN 'host_rebooted'
-    END) AS action,
-  coalesce(
-    (SELECT a.at_ms FROM journal a
-      WHERE a.execution_id = f.execution_id AND a.node_id IS f.node_id
-        AND a.attempt IS f.attempt AND a.seq > f.seq
-        AND a.kind IN ('orphan.terminated', 'orphan.killed', 'orphan.unkillable')
-      ORDER BY a.seq LIMIT 1),
-    CASE WHEN json_extract(f.payload, '$.verdict')
-                IN ('gone', 'zombie', 'pid_reused', 'host_rebooted')
-         THEN f.at_ms END) AS finished_at,
+  CASE
+    WHEN json_extract(f.payload, '$.verdict') IN ('gone', 'zombie') THEN 'gone'
+    WHEN json_extract(f.payload, '$.verdict') IN ('pid_reused', 'host_rebooted')
+      THEN json_extract(f.payload, '$.verdict')
+    WHEN o.kind = 'orphan.found' THEN 'gone'
+    ELSE substr(o.kind, 8)
+  END AS action,
+  CASE
+    WHEN json_extract(f.payload, '$.verdict')
+           IN ('gone', 'zombie', 'pid_reused', 'host_rebooted') THEN f.at_ms
+    ELSE o.at_ms
+  END AS finished_at,
   coalesce(json_extract(f.payload, '$.detection'), 'pid') AS detection,
   json_extract(f.payload, '$.startTime') AS recorded_start_time,
   json_extract(f.payload, '$.observedStartTime') AS observed_start_time,
   json_extract(f.payload, '$.graceMs') AS grace_ms
 FROM journal f
+LEFT JOIN journal o ON o.seq = (
+  SELECT a.seq FROM journal a
+   WHERE a.execution_id = f.execution_id AND a.node_id IS f.node_id
+     AND a.attempt IS f.attempt AND a.seq > f.seq
+     AND (a.kind IN ('orphan.terminated', 'orphan.killed', 'orphan.unkillable')
+          OR (a.kind = 'orphan.found'
+              AND json_extract(a.payload, '$.verdict') IN ('gone', 'zombie', 'pid_reused')))
+   ORDER BY a.seq LIMIT 1)
 WHERE f.kind = 'orphan.found';

@@ -356,6 +356,37 @@ TEST(JournalTest, OrphansViewTakesTheActionFromTheOutcomeOrTheVerdict) {
   EXPECT_EQ(rows["d"], std::make_pair(std::string("NULL"), int64_t{-1})) << "still in progress";
 }
 
+TEST(JournalTest, OrphansViewGivesAnInterruptedRecoverysRowTheNextOnesOutcome) {
+  // A first recovery found a and b alive and was killed before acting; the next one found
+  // a gone and b alive again, and killed b. Every row ends with an action.
+  ScratchDir dir;
+  std::string path = dir.File("warden.db");
+  auto journal = OpenOrDie(path);
+  std::vector<Event> events = {
+      Make("e1", "orphan.found", R"({"pid":100,"verdict":"same"})", "a", 1),
+      Make("e1", "orphan.found", R"({"pid":101,"verdict":"same"})", "b", 1),
+      Make("e1", "orphan.found", R"({"pid":100,"verdict":"gone"})", "a", 1),
+      Make("e1", "orphan.found", R"({"pid":101,"verdict":"same"})", "b", 1),
+      Make("e1", "orphan.killed", R"({"pid":101})", "b", 1),
+      // Another attempt's outcome is not this one's.
+      Make("e1", "orphan.found", R"({"pid":102,"verdict":"same"})", "c", 1),
+      Make("e1", "orphan.found", R"({"pid":103,"verdict":"gone"})", "c", 2),
+  };
+  for (size_t i = 0; i < events.size(); ++i) events[i].at_ms = 1000 * static_cast<int64_t>(i + 1);
+  ASSERT_TRUE(journal->Append(events, Durability::kDurable).ok());
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  SQLite::Statement q(
+      db, "SELECT node_id, attempt, action, finished_at FROM orphans ORDER BY found_at");
+  std::vector<std::string> rows;
+  while (q.executeStep()) {
+    rows.push_back(q.getColumn(0).getString() + "." + q.getColumn(1).getString() + " " +
+                   (q.getColumn(2).isNull() ? "NULL" : q.getColumn(2).getString()) + " " +
+                   (q.getColumn(3).isNull() ? "NULL" : q.getColumn(3).getString()));
+  }
+  EXPECT_EQ(rows, (std::vector<std::string>{"a.1 gone 3000", "b.1 killed 5000", "a.1 gone 3000",
+                                            "b.1 killed 5000", "c.1 NULL NULL", "c.2 gone 7000"}));
+}
+
 TEST(JournalTest, WalTruncatedMidFrameRecoversToTheLastIntactTransaction) {
   ScratchDir dir;
   std::string path = dir.File("warden.db");
