@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -383,9 +384,12 @@ class CrashRecoveryTest : public DaemonFixture, public ::testing::WithParamInter
     return std::nullopt;
   }
 
-  // A `sleep 60` that has nothing to do with Warden, in a session of its own (so that no
-  // signal to a process group or session of it reaches this test), the test's child.
-  std::optional<Process> StartUnrelatedSleep() {
+  // Spawns a `sleep 60` that has nothing to do with Warden, in a session of its own (so that
+  // no signal to a process group or session of it reaches this test), the test's child.
+  // When `ns_last_pid` is an open descriptor of /proc/sys/kernel/ns_last_pid, writes
+  // `last_pid` to it right before: the kernel then gives the next process last_pid + 1, if
+  // no other fork comes in between. Returns the pid, or -1.
+  static pid_t SpawnSleep(int ns_last_pid = -1, pid_t last_pid = 0) {
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
     posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
@@ -395,19 +399,69 @@ class CrashRecoveryTest : public DaemonFixture, public ::testing::WithParamInter
       posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
     }
     char* argv[] = {const_cast<char*>("sleep"), const_cast<char*>("60"), nullptr};
+    const std::string last = std::to_string(last_pid);
     pid_t pid = -1;
-    int rc = posix_spawnp(&pid, "sleep", &actions, &attributes, argv, environ);
+    int rc = -1;
+    if (ns_last_pid < 0 ||
+        pwrite(ns_last_pid, last.data(), last.size(), 0) == static_cast<ssize_t>(last.size())) {
+      rc = posix_spawnp(&pid, "sleep", &actions, &attributes, argv, environ);
+      if (rc != 0) errno = rc;
+    }
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
-    if (rc != 0) return std::nullopt;
-    children_.push_back(pid);
+    return rc == 0 ? pid : -1;
+  }
+
+  // The process `pid` this test spawned, identified once it runs sleep (not the spawning
+  // copy of this program).
+  std::optional<Process> IdentifySleep(pid_t pid) {
     std::optional<Process> p;
-    // Identified once it runs sleep (not the spawning copy of this program).
     Eventually([&] {
       p = Identify(pid, "unrelated sleep");
       return p && ReadText("/proc/" + std::to_string(pid) + "/comm") == "sleep\n";
     });
     return p;
+  }
+
+  std::optional<Process> StartUnrelatedSleep() {
+    pid_t pid = SpawnSleep();
+    if (pid < 0) return std::nullopt;
+    children_.push_back(pid);
+    return IdentifySleep(pid);
+  }
+
+  // An unrelated sleep (as StartUnrelatedSleep) with exactly the pid `wanted`, which must be
+  // free, made through /proc/sys/kernel/ns_last_pid. Another fork on the host may take the
+  // pid first: a few tries, then nullopt with `why`.
+  std::optional<Process> StartUnrelatedSleepWithPid(pid_t wanted, std::string& why) {
+    int ns_last_pid = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+    if (ns_last_pid < 0) {
+      why = std::string("/proc/sys/kernel/ns_last_pid: ") + std::strerror(errno);
+      return std::nullopt;
+    }
+    constexpr int kTries = 50;
+    pid_t pid = -1;
+    for (int tries = 0; tries < kTries && pid != wanted; ++tries) {
+      pid = SpawnSleep(ns_last_pid, wanted - 1);
+      if (pid < 0) {
+        why = std::string("ns_last_pid, then spawn: ") + std::strerror(errno);
+        break;
+      }
+      if (pid != wanted) {  // our unreaped child: the pid is still its own
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+    close(ns_last_pid);
+    if (pid != wanted) {
+      if (why.empty()) {
+        why = "pid " + std::to_string(wanted) + " went to another process in " +
+              std::to_string(kTries) + " tries";
+      }
+      return std::nullopt;
+    }
+    children_.push_back(pid);
+    return IdentifySleep(pid);
   }
 
   // With the daemon stopped: journals an execution (spec: node `a`, `sleep 60`, grace
@@ -602,6 +656,58 @@ TEST_P(CrashRecoveryTest, PidReuseIsNeverSignalled) {
   EXPECT_EQ(Str(stops[0], "reason"), "crash_recovery");
   EXPECT_EQ(Str(stops[0], "requested_by"), "warden");
   EXPECT_TRUE(Alive(*sleeper)) << "the unrelated sleep was signalled after the recovery";
+}
+
+TEST_P(CrashRecoveryTest, PidOfADeadNodeTakenByAnotherProcessIsNeverSignalled) {
+  std::string id = Create(R"({"graceMs":300,"nodes":[{"id":"s","argv":["sleep","60"]}]})");
+  ASSERT_FALSE(id.empty());
+  std::map<std::string, Process> nodes = WaitUntilRunning(id, {});
+  ASSERT_EQ(nodes.size(), 1u);
+  const Process node = nodes["s"];
+
+  Crash();
+  // The node dies while no daemon runs, and its pid becomes free once PID 1 reaps it.
+  ASSERT_TRUE(Alive(node));
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, node.pid, 0));
+  ASSERT_GE(pidfd, 0);
+  ASSERT_TRUE(Alive(node));  // checked after pinning: the pidfd is the node's
+  ASSERT_EQ(syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0), 0);
+  close(pidfd);
+  const std::string proc_dir = "/proc/" + std::to_string(node.pid);
+  if (!Eventually([&] { return access(proc_dir.c_str(), F_OK) != 0; }, milliseconds(15000))) {
+    GTEST_SKIP() << "the killed node " << node.pid << " was not reaped within 15 s";
+  }
+  // Then an unrelated process gets exactly that pid: the journal's identity of the node
+  // now names a live stranger that started later.
+  std::string why;
+  std::optional<Process> stranger = StartUnrelatedSleepWithPid(node.pid, why);
+  if (!stranger) GTEST_SKIP() << "could not give pid " << node.pid << " to a new process: " << why;
+  ASSERT_EQ(stranger->pid, node.pid);
+  ASSERT_NE(stranger->start_time, node.start_time);
+
+  ASSERT_TRUE(Restart()) << "wardend did not start after the crash";
+  EXPECT_TRUE(Alive(*stranger)) << "the process that took the node's pid was signalled";
+  EXPECT_NE(ReadProcStat(stranger->pid).value_or(ProcStat{}).state, 'T') << "it was stopped";
+  EXPECT_EQ(waitpid(stranger->pid, nullptr, WNOHANG), 0) << "it ended";
+
+  json::array orphans = Orphans(id);
+  ASSERT_EQ(orphans.size(), 1u) << json::serialize(orphans);
+  EXPECT_EQ(Str(orphans[0], "node_id"), "s");
+  EXPECT_EQ(Int(orphans[0], "attempt"), 1);
+  EXPECT_EQ(Int(orphans[0], "pid"), node.pid);
+  EXPECT_EQ(Str(orphans[0], "action"), "pid_reused") << json::serialize(orphans);
+  EXPECT_EQ(Str(orphans[0], "detection"), "pid") << json::serialize(orphans);
+  EXPECT_FALSE(IsNull(orphans[0], "finished_at"));
+  EXPECT_EQ(Int(orphans[0], "recorded_start_time"), static_cast<int64_t>(node.start_time));
+  EXPECT_EQ(Int(orphans[0], "observed_start_time"), static_cast<int64_t>(stranger->start_time));
+
+  json::value execution = Get(id);
+  EXPECT_EQ(Str(execution, "status"), "failed") << json::serialize(execution);
+  EXPECT_EQ(Str(execution.at("nodes").at(0), "status"), "lost") << json::serialize(execution);
+  json::array stops = Stops(id);
+  ASSERT_EQ(stops.size(), 1u) << json::serialize(stops);
+  EXPECT_EQ(Str(stops[0], "reason"), "crash_recovery");
+  EXPECT_TRUE(Alive(*stranger)) << "the process that took the node's pid was signalled later";
 }
 
 TEST_P(CrashRecoveryTest, AnotherBootIdMeansHostRebootedAndNothingIsSignalled) {
