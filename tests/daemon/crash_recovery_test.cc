@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -260,6 +262,7 @@ class CrashRecoveryTest : public DaemonFixture, public ::testing::WithParamInter
   }
 
   void TearDown() override {
+    StopFuseServer();
     KillLeftovers();
     for (pid_t pid : children_) {
       kill(pid, SIGKILL);
@@ -464,6 +467,71 @@ class CrashRecoveryTest : public DaemonFixture, public ::testing::WithParamInter
     return IdentifySleep(pid);
   }
 
+  // Starts process_test_helper fuse-serve on a new directory (fuse_dir_): a FUSE file system
+  // whose file f is read in direct I/O and whose read requests are taken and never answered.
+  // The server is the test's child, in a session of its own, without the marker. Its notes
+  // ("mounted=", "blocked=<reader pid>") go to fuse_notes_. Returns "" once mounted, else
+  // why not; `unavailable` when the host does not allow it (a reason to skip).
+  std::string StartFuseServer(bool& unavailable) {
+    unavailable = false;
+    if (access("/dev/fuse", R_OK | W_OK) != 0) {
+      unavailable = true;
+      return std::string("/dev/fuse: ") + std::strerror(errno);
+    }
+    fuse_dir_ = dir_ + "/fuse";
+    fuse_notes_ = dir_ + "/fuse.notes";
+    if (mkdir(fuse_dir_.c_str(), 0700) != 0) return "mkdir " + fuse_dir_;
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    for (int fd = 0; fd < 3; ++fd) {
+      posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
+    posix_spawn_file_actions_addopen(&actions, 3, fuse_notes_.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0600);
+    std::string helper = WARDEN_TEST_HELPER;
+    char* argv[] = {helper.data(), const_cast<char*>("fuse-serve"), fuse_dir_.data(), nullptr};
+    char env_notify[] = "WARDEN_NOTIFY_FD=3";
+    char env_path[] = "PATH=/usr/bin:/bin";
+    char* envp[] = {env_notify, env_path, nullptr};
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, helper.c_str(), &actions, &attributes, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    if (rc != 0) return std::string("spawn the FUSE server: ") + std::strerror(rc);
+    fuse_server_ = pid;
+    std::string notes;
+    Eventually([&] {
+      notes = ReadText(fuse_notes_);
+      return notes.find("mounted=") != std::string::npos ||
+             notes.find("mount-errno=") != std::string::npos;
+    });
+    if (notes.find("mounted=") != std::string::npos) {
+      fuse_mounted_ = true;
+      return "";
+    }
+    size_t at = notes.find("mount-errno=");
+    if (at == std::string::npos) return "the FUSE server did not mount: " + notes;
+    const int code = std::atoi(notes.c_str() + at + std::strlen("mount-errno="));
+    unavailable = code == EPERM || code == EACCES || code == ENODEV || code == ENOENT;
+    return "FUSE on " + fuse_dir_ + ": " + std::strerror(code);
+  }
+
+  // Ends the FUSE server: its death closes its /dev/fuse descriptor, which aborts the
+  // connection and ends every request it left unanswered (its readers can die). Then
+  // detaches the mount. Idempotent.
+  void StopFuseServer() {
+    if (fuse_server_ > 0) {
+      // Our child, not reaped yet: the pid cannot belong to anyone else.
+      kill(fuse_server_, SIGKILL);
+      waitpid(fuse_server_, nullptr, 0);
+      fuse_server_ = -1;
+    }
+    if (fuse_mounted_ && umount2(fuse_dir_.c_str(), MNT_DETACH) == 0) fuse_mounted_ = false;
+  }
+
   // With the daemon stopped: journals an execution (spec: node `a`, `sleep 60`, grace
   // 300 ms) that was running when the daemon died, its node `a` attempt 1 recorded as the
   // process `pid` with `start_time` on boot `boot_id`, in pgroup containment. Returns its id.
@@ -523,6 +591,9 @@ class CrashRecoveryTest : public DaemonFixture, public ::testing::WithParamInter
   std::string marker_;  // NAME=VALUE in the environment of every node process of this test
   pid_t daemon_ = -1;
   std::vector<pid_t> children_;  // processes this test started itself
+  pid_t fuse_server_ = -1;       // the test's child, reaped by StopFuseServer
+  bool fuse_mounted_ = false;
+  std::string fuse_dir_, fuse_notes_;
 };
 
 TEST_P(CrashRecoveryTest, KillNineMidRunTerminatesEveryOrphanBeforeTheSocketAccepts) {
@@ -708,6 +779,78 @@ TEST_P(CrashRecoveryTest, PidOfADeadNodeTakenByAnotherProcessIsNeverSignalled) {
   ASSERT_EQ(stops.size(), 1u) << json::serialize(stops);
   EXPECT_EQ(Str(stops[0], "reason"), "crash_recovery");
   EXPECT_TRUE(Alive(*stranger)) << "the process that took the node's pid was signalled later";
+}
+
+TEST_P(CrashRecoveryTest, NodeThatSurvivesSigkillIsUnkillableAndRecoveryStillEnds) {
+  bool unavailable = false;
+  std::string error = StartFuseServer(unavailable);
+  if (unavailable) GTEST_SKIP() << "no FUSE here: " << error;
+  ASSERT_EQ(error, "");
+  // The node reads a file whose FUSE server took the request and never answers: after a
+  // fatal signal it waits for the answer in uninterruptible sleep (D state).
+  json::array argv = {"sh", "-c", "echo started; exec cat " + fuse_dir_ + "/f"};
+  std::string id =
+      Create(R"({"graceMs":300,"nodes":[{"id":"d","argv":)" + json::serialize(argv) + "}]}");
+  ASSERT_FALSE(id.empty());
+  std::map<std::string, Process> nodes = WaitUntilRunning(id, {"d"});
+  ASSERT_EQ(nodes.size(), 1u);
+  const Process reader = nodes["d"];
+  const std::string blocked = "blocked=" + std::to_string(reader.pid) + "\n";
+  ASSERT_TRUE(Eventually([&] { return ReadText(fuse_notes_).find(blocked) != std::string::npos; }))
+      << "the FUSE server took no read request from the node: " << ReadText(fuse_notes_);
+
+  Crash();
+  EXPECT_TRUE(Alive(reader));
+  auto began = steady_clock::now();
+  ASSERT_TRUE(Restart()) << "wardend did not start while a node tree was unkillable";
+  // The grace (300 ms), then the reaper's kill timeout (5 s), then it serves.
+  EXPECT_LT(steady_clock::now() - began, milliseconds(9000));
+  std::optional<ProcStat> stat = ReadProcStat(reader.pid);
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_EQ(stat->state, 'D') << "the node survived SIGKILL in uninterruptible sleep";
+
+  json::array orphans = Orphans(id);
+  std::optional<json::object> row = OrphanRow(orphans, "d", reader.pid);
+  ASSERT_TRUE(row.has_value()) << json::serialize(orphans);
+  EXPECT_EQ(Str(*row, "action"), "unkillable") << json::serialize(*row);
+  EXPECT_EQ(Str(*row, "detection"), "pid") << json::serialize(*row);
+  EXPECT_FALSE(IsNull(*row, "finished_at")) << json::serialize(*row);
+  EXPECT_EQ(Int(*row, "grace_ms"), 300) << json::serialize(*row);
+  // The journal names the process that survived.
+  std::optional<json::value> unkillable;
+  for (const json::value& event : Events(id)) {
+    if (Str(event, "kind") == "orphan.unkillable") unkillable = event.at("payload");
+  }
+  ASSERT_TRUE(unkillable.has_value()) << "no orphan.unkillable event";
+  EXPECT_EQ(json::serialize(unkillable->at("pids")), "[" + std::to_string(reader.pid) + "]");
+
+  json::value execution = Get(id);
+  EXPECT_EQ(Str(execution, "status"), "failed") << json::serialize(execution);
+  EXPECT_EQ(Str(execution.at("nodes").at(0), "status"), "unkillable") << json::serialize(execution);
+  json::array stops = Stops(id);
+  ASSERT_EQ(stops.size(), 1u) << json::serialize(stops);
+  EXPECT_EQ(Str(stops[0], "reason"), "crash_recovery");
+  EXPECT_FALSE(IsNull(stops[0], "completed_at")) << json::serialize(stops);
+  EXPECT_EQ(Int(stops[0], "nodes_unkillable"), 1) << json::serialize(stops);
+
+  // The daemon works as ever: a new execution runs to completion.
+  std::string next = Create(R"({"graceMs":300,"nodes":[{"id":"t","argv":["true"]}]})");
+  ASSERT_FALSE(next.empty());
+  EXPECT_TRUE(Eventually([&] { return Status(next) == "completed"; })) << Status(next);
+
+  // Without its server, the request ends and the node dies at last.
+  StopFuseServer();
+  EXPECT_TRUE(Eventually([&] { return !Alive(reader); })) << "the node outlived its FUSE server";
+  // Recovery keeps the group of an unkillable tree (cgroup mode); empty now, it goes.
+  for (const json::value& intent :
+       Query("SELECT json_extract(payload, '$.cgroup') AS cgroup FROM journal WHERE "
+             "kind = 'node.intent' AND execution_id = " +
+             SqlQuote(id))) {
+    std::string group = Str(intent, "cgroup");
+    if (group.empty()) continue;
+    EXPECT_TRUE(Eventually([&] { return rmdir(group.c_str()) == 0 || errno == ENOENT; }))
+        << group << ": " << std::strerror(errno);
+  }
 }
 
 TEST_P(CrashRecoveryTest, AnotherBootIdMeansHostRebootedAndNothingIsSignalled) {
