@@ -18,21 +18,22 @@ Overloaded(F...) -> Overloaded<F...>;
 
 }  // namespace
 
-Result<ExecutionHistory> ExecutionHistory::Fold(const std::vector<journal::Event>& events) {
+Result<ExecutionHistory> ExecutionHistory::Fold(const std::vector<journal::Event>& events,
+                                                std::vector<std::string>* unreadable) {
   ExecutionHistory h;
   bool created = false;
   for (const journal::Event& e : events) {
-    if (!created) {
-      if (e.kind != journal::kind::kExecutionCreated) continue;
-      created = true;
-    }
+    if (!created && e.kind != journal::kind::kExecutionCreated) continue;
     auto decoded = journal::DecodeFrom(e);
-    if (!decoded.ok()) {
-      // A kind from a newer Warden: readers skip what they do not know.
-      if (decoded.status().code() == StatusCode::kNotFound) continue;
-      return decoded.status();
+    Status s = decoded.ok() ? h.Apply(e, *decoded) : decoded.status();
+    if (s.ok()) {
+      created = true;
+      continue;
     }
-    WARDEN_RETURN_IF_ERROR(h.Apply(e, *decoded));
+    // A kind from a newer Warden: readers skip what they do not know.
+    if (!decoded.ok() && s.code() == StatusCode::kNotFound) continue;
+    if (!created || unreadable == nullptr) return s;
+    unreadable->push_back("record " + std::to_string(e.seq) + " (" + e.kind + "): " + s.message());
   }
   if (!created) return Status::NotFound("no execution.created record");
   return h;

@@ -40,8 +40,11 @@ class ExecutionHistory {
  public:
   // Folds `events` (one execution's, in seq order). NotFound when there is no
   // execution.created among them; Corruption when a record cannot be read or its spec is not
-  // a valid DAG. Records of kinds this Warden does not know are skipped.
-  static Result<ExecutionHistory> Fold(const std::vector<journal::Event>& events);
+  // a valid DAG. Records of kinds this Warden does not know are skipped. With `unreadable`,
+  // a record after execution.created that cannot be read or does not fit is skipped too,
+  // and described there (crash recovery must still find every process the rest names).
+  static Result<ExecutionHistory> Fold(const std::vector<journal::Event>& events,
+                                       std::vector<std::string>* unreadable = nullptr);
 
   // Applies one more record: `event` gives its execution, node, attempt, time and seq (its
   // payload is not read), `record` what happened. The first record must be

@@ -194,7 +194,10 @@ void RecordOutcome(RecordWriter& out, const ExecutionWork& work, size_t k,
 ExecutionHistory Refold(journal::Journal& journal, const ExecutionWork& work) {
   auto events = journal.ReadExecution(work.id);
   if (events.ok()) {
-    if (auto now = ExecutionHistory::Fold(*events); now.ok()) return std::move(*now);
+    std::vector<std::string> unreadable;  // already logged by the first fold
+    if (auto now = ExecutionHistory::Fold(*events, &unreadable); now.ok()) {
+      return std::move(*now);
+    }
   }
   return work.history;
 }
@@ -265,7 +268,12 @@ Result<RecoveryReport> Recover(journal::Journal& journal, const RecoveryOptions&
   for (const std::string& id : *ids) {
     auto events = journal.ReadExecution(id);
     if (!events.ok()) return events.status();
-    auto history = ExecutionHistory::Fold(*events);
+    // A record that cannot be read must not leave the processes the others name running.
+    std::vector<std::string> unreadable;
+    auto history = ExecutionHistory::Fold(*events, &unreadable);
+    for (const std::string& what : unreadable) {
+      spdlog::error("recovery: execution {}: skipped {}", id, what);
+    }
     if (!history.ok()) {
       spdlog::error("recovery: execution {} cannot be rebuilt from the journal: {}", id,
                     history.status().message());

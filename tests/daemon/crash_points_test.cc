@@ -271,6 +271,42 @@ TEST_P(CrashPointsTest, DaemonKilledBetweenIntentAndIdentityStillFindsTheProcess
   EXPECT_EQ(Str(stops[0], "reason"), "crash_recovery");
 }
 
+TEST_P(CrashPointsTest, UnreadableRecordDoesNotKeepRecoveryFromTheOrphans) {
+  std::string id = Create(R"({"graceMs":2000,"nodes":[)"
+                          R"({"id":"a","argv":["sh","-c","echo started; exec sleep 60"]},)"
+                          R"({"id":"b","argv":["sh","-c","echo started; exec sleep 60"]}]})");
+  std::vector<Process> nodes = WaitRunning(id, {"a", "b"});
+  ASSERT_EQ(nodes.size(), 2u);
+  Crash();
+  // A record of a known kind that cannot be read (a damaged row, or one written by hand).
+  json::array inserted = Query(
+      "INSERT INTO journal (at_ms, execution_id, node_id, attempt, kind, payload) VALUES "
+      "(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), '" +
+      id + "', 'a', 1, 'cost.reported', '{\"costUsd\":\"lots\"}') RETURNING seq");
+  ASSERT_EQ(inserted.size(), 1u);
+
+  daemon_ = Start();
+  ASSERT_GT(daemon_, 0) << "wardend did not start after the crash";
+  for (const Process& p : nodes) {
+    EXPECT_FALSE(Alive(p)) << "node process " << p.pid << " survived the recovery";
+  }
+  json::array orphans = Orphans(id);
+  ASSERT_EQ(orphans.size(), 2u) << json::serialize(orphans);
+  for (const json::value& row : orphans) {
+    EXPECT_EQ(Str(row, "action"), "terminated") << json::serialize(row);
+  }
+  EXPECT_NE(DaemonLog(daemon_).find("skipped record " + std::to_string(Int(inserted[0], "seq"))),
+            std::string::npos)
+      << DaemonLog(daemon_);
+  json::array stops = Stops(id);
+  ASSERT_EQ(stops.size(), 1u) << json::serialize(stops);
+  EXPECT_EQ(Str(stops[0], "reason"), "crash_recovery");
+  // The API does not pretend: it names the record it cannot read.
+  HttpResult got = Http("GET", "/api/executions/" + id);
+  EXPECT_EQ(got.status, 500) << got.body;
+  EXPECT_NE(got.body.find("cost.reported"), std::string::npos) << got.body;
+}
+
 TEST_P(CrashPointsTest, KillDuringRecoveryAtEachStepAndTheNextStartFinishesIt) {
   for (std::string step :
        {"recovery.after_found", "recovery.after_sigterm", "recovery.before_close"}) {
