@@ -4,6 +4,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -331,15 +332,18 @@ Response RequestHandler::Log(const RequestTarget& target, const std::string& id,
   }
   auto path = manager_.OutputPath(id, node, stream == "stderr");
   if (!path.ok()) return ErrorResponse(path.status());
+  Response response;
+  response.content_type = "text/plain; charset=utf-8";
   std::ifstream file(*path, std::ios::binary);
   if (!file) {
-    return ErrorResponse(Status::NotFound("no captured " + std::string(stream) + " for node " +
-                                          node + " of execution " + id));
+    // The capture file is made on the node's first byte: none means it wrote nothing.
+    std::error_code ec;
+    if (!std::filesystem::exists(*path, ec) && !ec) return response;
+    return ErrorResponse(Status::Internal("cannot read the captured " + std::string(stream) +
+                                          " of node " + node + " of execution " + id));
   }
   std::ostringstream content;
   content << file.rdbuf();
-  Response response;
-  response.content_type = "text/plain; charset=utf-8";
   response.body = std::move(content).str();
   return response;
 }

@@ -64,13 +64,6 @@ Status MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
   return Status::Ok();
 }
 
-Result<UniqueFd> OpenCaptureFile(const std::filesystem::path& path) {
-  if (path.empty()) return UniqueFd();
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640));
-  if (!fd.valid()) return Status::FromErrno("open " + path.string(), errno);
-  return fd;
-}
-
 }  // namespace
 
 std::string LocalProcessRunner::CookieKey(const Cookie& cookie) {
@@ -243,10 +236,6 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
   if (!spec.output.stdout_path.empty()) status = MakePipe(&out_read, &out_write);
   if (status.ok() && !spec.output.stderr_path.empty()) status = MakePipe(&err_read, &err_write);
   if (status.ok()) status = MakePipe(&notify_read, &notify_write);
-  Result<UniqueFd> out_file = OpenCaptureFile(spec.output.stdout_path);
-  Result<UniqueFd> err_file = OpenCaptureFile(spec.output.stderr_path);
-  if (status.ok() && !out_file.ok()) status = out_file.status();
-  if (status.ok() && !err_file.ok()) status = err_file.status();
   if (!status.ok()) {
     give_back();
     return status;
@@ -320,11 +309,11 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
   // 7. The tree and its readers.
   LocalProcessTree::Pipes pipes;
   if (out_read.valid()) {
-    pipes.stdout_pipe = OutputPipe::ToFile(io_, std::move(out_read), std::move(out_file).value(),
+    pipes.stdout_pipe = OutputPipe::ToFile(io_, std::move(out_read), spec.output.stdout_path,
                                            spec.output.cap_bytes);
   }
   if (err_read.valid()) {
-    pipes.stderr_pipe = OutputPipe::ToFile(io_, std::move(err_read), std::move(err_file).value(),
+    pipes.stderr_pipe = OutputPipe::ToFile(io_, std::move(err_read), spec.output.stderr_path,
                                            spec.output.cap_bytes);
   }
   OutputPipe::LineHandler on_line;

@@ -1,8 +1,11 @@
 #include "process/output_pipe.h"
 
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace warden::process {
@@ -14,9 +17,9 @@ OutputPipe::OutputPipe(boost::asio::io_context& io, UniqueFd read_end)
 }
 
 std::shared_ptr<OutputPipe> OutputPipe::ToFile(boost::asio::io_context& io, UniqueFd read_end,
-                                               UniqueFd file, uint64_t cap_bytes) {
+                                               std::filesystem::path file, uint64_t cap_bytes) {
   std::shared_ptr<OutputPipe> pipe(new OutputPipe(io, std::move(read_end)));
-  pipe->file_ = std::move(file);
+  pipe->path_ = std::move(file);
   pipe->cap_ = cap_bytes;
   return pipe;
 }
@@ -71,10 +74,23 @@ void OutputPipe::DrainAndClose() {
   file_.Reset();
 }
 
+bool OutputPipe::OpenFile() {
+  if (file_.valid()) return true;
+  if (open_failed_ || path_.empty()) return false;
+  file_ =
+      UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640));
+  if (file_.valid()) return true;
+  open_failed_ = true;
+  spdlog::warn("cannot create capture file {}: {}; this stream's output is dropped", path_.string(),
+               std::strerror(errno));
+  return false;
+}
+
 void OutputPipe::Consume(const char* data, size_t size) {
   if (!lines_) {
     uint64_t room = kept_ < cap_ ? cap_ - kept_ : 0;
     size_t keep = size < room ? size : static_cast<size_t>(room);
+    if (keep > 0 && !OpenFile()) keep = 0;
     // A regular file: write(2) does not block on the event loop for long, and a failed
     // write (disk full) only loses output, never the node. What could not be written is
     // counted as dropped: kept_ is always what the file holds.

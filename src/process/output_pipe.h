@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,9 +26,11 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
  public:
   using LineHandler = std::function<void(std::string_view key, std::string_view value)>;
 
-  // File mode. `file` may be empty (discard). `read_end` must be non-blocking.
+  // File mode: what the node writes goes to `file`, created (truncated) when the first byte
+  // comes, so a node that writes nothing costs no file. An empty path discards. A file that
+  // cannot be created loses the output (counted as dropped, logged once), never the node.
   static std::shared_ptr<OutputPipe> ToFile(boost::asio::io_context& io, UniqueFd read_end,
-                                            UniqueFd file, uint64_t cap_bytes);
+                                            std::filesystem::path file, uint64_t cap_bytes);
   // Line mode: `on_line` is called for every complete line of at most `line_max` bytes that
   // holds '='.
   static std::shared_ptr<OutputPipe> ToLines(boost::asio::io_context& io, UniqueFd read_end,
@@ -52,8 +55,13 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
   // end of file (kEnd, sets eof_).
   ReadResult ReadOnce();
 
+  // Opens path_ on the first byte to keep; false when it cannot be.
+  bool OpenFile();
+
   boost::asio::posix::stream_descriptor pipe_;
+  std::filesystem::path path_;
   UniqueFd file_;
+  bool open_failed_ = false;
   uint64_t cap_ = 0;
   uint64_t kept_ = 0;
   uint64_t dropped_ = 0;

@@ -416,8 +416,8 @@ TEST_P(CrashPointsTest, NodeWritingAfterTheCrashIsNotKilledBySigpipeAndItsOutput
 }
 
 TEST_P(CrashPointsTest, ResumeKeepsSucceededNodesAndRerunsTheRest) {
-  std::string b =
-      "if [ -f " + dir_ + "/second ]; then exit 0; fi; touch " + dir_ + "/second; exec sleep 60";
+  std::string b = "if [ -f " + dir_ + "/second ]; then echo rerun; exit 0; fi; touch " + dir_ +
+                  "/second; echo first; exec sleep 60";
   std::string id = Create(R"({"graceMs":300,"maxParallel":3,"onRecovery":"resume","nodes":[
       {"id":"a","argv":["true"]},
       {"id":"b","needs":["a"],"argv":["sh","-c",)" +
@@ -425,6 +425,7 @@ TEST_P(CrashPointsTest, ResumeKeepsSucceededNodesAndRerunsTheRest) {
       {"id":"c","needs":["b"],"argv":["true"]}]})");
   ASSERT_FALSE(id.empty());
   ASSERT_EQ(WaitRunning(id, {"b"}, /*announce=*/false).size(), 1u);
+  ASSERT_TRUE(Eventually([&] { return Log(id, "b") == "first\n"; })) << Log(id, "b");
   Crash();
   daemon_ = Start();
   ASSERT_GT(daemon_, 0) << "wardend did not start after the crash";
@@ -451,7 +452,9 @@ TEST_P(CrashPointsTest, ResumeKeepsSucceededNodesAndRerunsTheRest) {
   }
   EXPECT_TRUE(recovered) << "no execution.recovered row";
   EXPECT_TRUE(Stops(id).empty()) << json::serialize(Stops(id));
-  EXPECT_TRUE(std::filesystem::exists(data_ + "/output/" + id + "/b.1.stdout"));
+  // The crashed attempt's output is kept beside the rerun's.
+  EXPECT_EQ(ReadText(data_ + "/output/" + id + "/b.1.stdout"), "first\n");
+  EXPECT_EQ(ReadText(data_ + "/output/" + id + "/b.2.stdout"), "rerun\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModes, CrashPointsTest, ::testing::Values("cgroup", "pgroup"),

@@ -240,6 +240,10 @@ TEST_F(WardenCliTest, EveryErrorHasItsCodeAndAJsonBody) {
       Http("POST", "/api/execute/stop", R"({"executionId":")" + id + R"("})", "application/json"),
       409, "conflict");
   expect_error(Http("GET", "/api/executions/" + id + "/nodes/zzz/log"), 404, "not_found");
+  // A node that wrote nothing has an empty log, not a missing one.
+  HttpResult silent = Http("GET", "/api/executions/" + id + "/nodes/a/log?stream=stderr");
+  EXPECT_EQ(silent.status, 200) << silent.body;
+  EXPECT_EQ(silent.body, "");
   expect_error(
       Http("POST", "/api/executions/" + id + "/stop", R"({"reason":"bored"})", "application/json"),
       400, "invalid_argument");

@@ -361,6 +361,39 @@ TEST_P(ProcessRunnerTest, CapturedOutputStopsAtTheCapAndCountsTheRest) {
   std::filesystem::remove(spec.output.stdout_path);
 }
 
+// A capture file is made on its stream's first byte: a node that writes nothing costs no
+// file at all, and one that writes only to stderr gets only the stderr file.
+TEST_P(ProcessRunnerTest, CaptureFileIsMadeOnlyWhenItsStreamWrites) {
+  LaunchSpec spec;
+  spec.output.stdout_path = TempPath("silent.stdout");
+  spec.output.stderr_path = TempPath("silent.stderr");
+  auto silent = Launch({"/bin/true"}, spec);
+  ASSERT_TRUE(RunUntil([&] { return silent->exit.has_value(); }));
+  EXPECT_EQ(silent->exit->exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(spec.output.stdout_path));
+  EXPECT_FALSE(std::filesystem::exists(spec.output.stderr_path));
+
+  LaunchSpec loud;
+  loud.output.stdout_path = TempPath("loud.stdout");
+  loud.output.stderr_path = TempPath("loud.stderr");
+  auto node = Launch({"/bin/sh", "-c", "echo oops >&2"}, loud);
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  EXPECT_FALSE(std::filesystem::exists(loud.output.stdout_path));
+  EXPECT_EQ(ReadFile(loud.output.stderr_path), "oops\n");
+  std::filesystem::remove(loud.output.stderr_path);
+}
+
+// A capture file that cannot be made loses that output, counted as dropped, never the node.
+TEST_P(ProcessRunnerTest, CaptureFileThatCannotBeMadeDropsTheOutputNotTheNode) {
+  LaunchSpec spec;
+  spec.output.stdout_path = TempPath("no-such-dir") / "out";
+  auto node = Launch({"@helper", "spew", "5000"}, spec);
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  EXPECT_EQ(node->exit->exit_code, 0);
+  EXPECT_EQ(node->exit->stdout_bytes, 0u);
+  EXPECT_EQ(node->exit->stdout_dropped, 5000u);
+}
+
 // Output the file cannot take (a full disk: /dev/full answers ENOSPC) is counted as dropped,
 // never as kept, and the node runs on regardless.
 TEST_P(ProcessRunnerTest, OutputTheFileCannotTakeIsCountedAsDropped) {
