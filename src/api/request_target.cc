@@ -1,5 +1,7 @@
 #include "api/request_target.h"
 
+#include <cctype>
+
 namespace warden::api {
 
 namespace {
@@ -33,11 +35,38 @@ Result<std::string> Decode(std::string_view text, bool plus_is_space) {
   return out;
 }
 
+bool StartsWithNoCase(std::string_view text, std::string_view lower_prefix) {
+  if (text.size() < lower_prefix.size()) return false;
+  for (size_t i = 0; i < lower_prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) != lower_prefix[i]) return false;
+  }
+  return true;
+}
+
+// The rest of an absolute-form target after its scheme and authority ("/path?query", "?query"
+// or ""), or nothing when `target` is not an http or https URL.
+std::optional<std::string_view> AfterAuthority(std::string_view target) {
+  size_t authority;
+  if (StartsWithNoCase(target, "http://")) {
+    authority = 7;
+  } else if (StartsWithNoCase(target, "https://")) {
+    authority = 8;
+  } else {
+    return std::nullopt;
+  }
+  size_t end = target.find_first_of("/?", authority);
+  return end == std::string_view::npos ? std::string_view() : target.substr(end);
+}
+
 }  // namespace
 
 Result<RequestTarget> RequestTarget::Parse(std::string_view target) {
   if (target.empty() || target.front() != '/') {
-    return Status::InvalidArgument("request target must start with '/'");
+    auto rest = AfterAuthority(target);
+    if (!rest) {
+      return Status::InvalidArgument("request target must be a path ('/...') or an http URL");
+    }
+    target = *rest;
   }
   RequestTarget result;
   std::string_view path = target;
@@ -46,6 +75,7 @@ Result<RequestTarget> RequestTarget::Parse(std::string_view target) {
     path = target.substr(0, q);
     query = target.substr(q + 1);
   }
+  result.path = path.empty() ? "/" : std::string(path);
   size_t pos = 1;
   while (pos <= path.size()) {
     size_t slash = path.find('/', pos);
