@@ -44,4 +44,13 @@ Response HttpErrorResponse(int http_status, std::string_view code, std::string_v
   return response;
 }
 
+std::string Excerpt(std::string_view text) {
+  constexpr size_t kMaxBytes = 64;
+  if (text.size() <= kMaxBytes) return std::string(text);
+  size_t cut = kMaxBytes;
+  // Back up to the start of a UTF-8 sequence (a byte that is not 10xxxxxx).
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "\u2026";
+}
+
 }  // namespace warden::api

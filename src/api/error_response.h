@@ -2,6 +2,7 @@
 // Status becomes an HTTP status code.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "api/http_message.h"
@@ -20,5 +21,10 @@ Response ErrorResponse(const Status& status);
 // An error that is about HTTP itself rather than Warden's state: 401 unauthorized,
 // 405 method_not_allowed, 415 unsupported_media_type and the like.
 Response HttpErrorResponse(int http_status, std::string_view code, std::string_view message);
+
+// What an error message quotes of the request (a path, an id, a parameter's value): `text`
+// itself up to 64 bytes, else its first 64 bytes (never cutting a UTF-8 sequence) and "…",
+// so that a client's megabyte-long id is not sent back whole.
+std::string Excerpt(std::string_view text);
 
 }  // namespace warden::api

@@ -13,9 +13,10 @@
 namespace warden::api {
 
 struct Request {
-  std::string method;        // "GET", "POST", ... as sent
-  std::string target;        // origin-form: path plus optional "?query"
-  std::string content_type;  // the Content-Type header; empty when absent
+  std::string method;            // "GET", "POST", ... as sent
+  std::string target;            // as sent: "/path?query", or absolute "http://host/path?query"
+  std::string content_type;      // the Content-Type header; empty when absent
+  std::string content_encoding;  // the Content-Encoding header(s), comma-joined; empty when absent
   std::string body;
   lifecycle::Requester requester;  // who is asking (set by the server from the connection)
 };
@@ -38,6 +39,7 @@ struct Response {
   std::string body;                     // the whole body, or (with `stream`) nothing
   std::shared_ptr<ChunkStream> stream;  // set: the body is streamed chunk by chunk
   std::string allow;                    // the Allow header of a 405; empty otherwise
+  std::string accept_encoding;          // the Accept-Encoding header of a 415; empty otherwise
 };
 
 // Called exactly once with the answer to one request, on the io thread.

@@ -80,6 +80,55 @@ lifecycle::Requester Peer(int fd) {
   return peer;
 }
 
+// Every header field `field` of `message`, joined with ", " as RFC 9110 §5.3 allows.
+std::string JoinedField(const http::request_header<>& message, http::field field) {
+  std::string joined;
+  for (auto [it, end] = message.equal_range(field); it != end; ++it) {
+    if (!joined.empty()) joined += ", ";
+    joined += it->value();
+  }
+  return joined;
+}
+
+// True if the Transfer-Encoding list `codings` is exactly "chunked", the one transfer coding
+// wardend decodes (RFC 9112 §7).
+bool IsChunkedOnly(std::string_view codings) {
+  size_t count = 0;
+  bool chunked = false;
+  for (auto const& coding : http::token_list(codings)) {
+    ++count;
+    chunked = beast::iequals(coding, "chunked");
+  }
+  return count == 1 && chunked;
+}
+
+// The refusal of a request whose header alone rules it out (RFC 9112): a missing or repeated
+// Host (400), a target over the limit (414), a transfer coding other than chunked, whose
+// body cannot be read (501). Nothing when the header is acceptable.
+std::optional<Response> RefuseHeader(const http::request_header<>& message,
+                                     const ServerOptions& options) {
+  auto hosts = message.count(http::field::host);
+  if (hosts > 1) return HttpErrorResponse(400, "bad_request", "more than one Host header");
+  if (hosts == 0 && message.version() >= 11) {
+    return HttpErrorResponse(400, "bad_request", "an HTTP/1.1 request needs a Host header");
+  }
+  if (message.target().size() > options.max_target_bytes) {
+    return HttpErrorResponse(414, "uri_too_long",
+                             "the request target of " + std::to_string(message.target().size()) +
+                                 " bytes is over the limit of " +
+                                 std::to_string(options.max_target_bytes));
+  }
+  if (message.count(http::field::transfer_encoding) > 0) {
+    std::string codings = JoinedField(message, http::field::transfer_encoding);
+    if (!IsChunkedOnly(codings)) {
+      return HttpErrorResponse(501, "not_implemented",
+                               "Transfer-Encoding '" + Excerpt(codings) +
+                                   "' is not implemented: send the body as it is, or chunked");
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 // One connection. Kept alive by its pending operations (and by the responder of a request
@@ -119,7 +168,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_->closing) return Close();
     parser_.emplace();
     parser_->body_limit(state_->options.max_body_bytes);
-    parser_->header_limit(16 * 1024);
+    parser_->header_limit(kHeaderLimit);
+    head_ = false;
     reading_ = true;
     stream_.expires_after(state_->options.read_timeout);
     http::async_read_header(
@@ -129,8 +179,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A request without a body is complete here (one read per request on the fast path). A
   // client that sent `Expect: 100-continue` (curl does, for bodies over 1 KiB) waits for
-  // "100 Continue" before sending the body; a body over the limit was refused already.
+  // "100 Continue" before sending the body; a body over the limit was refused already, and
+  // so is a request that the header alone rules out (the body is never read).
   void OnHeader(beast::error_code ec) {
+    if (!ec) {
+      version_ = parser_->get().version();
+      head_ = parser_->get().method() == http::verb::head;
+      if (auto refusal = RefuseHeader(parser_->get(), state_->options)) {
+        reading_ = false;
+        keep_alive_ = false;
+        linger_ = true;
+        return Send(std::move(*refusal));
+      }
+    }
     if (ec || parser_->is_done()) return OnRead(ec);
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -153,6 +214,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRead(beast::error_code ec) {
     reading_ = false;
     if (closed_) return;
+    if (ec == http::error::header_limit && TargetOverLimit()) {
+      keep_alive_ = false;
+      linger_ = true;
+      return Send(HttpErrorResponse(414, "uri_too_long",
+                                    "the request target is over the limit of " +
+                                        std::to_string(state_->options.max_target_bytes) +
+                                        " bytes"));
+    }
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
       linger_ = true;
@@ -171,11 +240,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
     auto& message = parser_->get();
     keep_alive_ = message.keep_alive();
-    version_ = message.version();
     Request request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
     request.content_type = std::string(message[http::field::content_type]);
+    request.content_encoding = JoinedField(message, http::field::content_encoding);
     request.body = std::move(message.body());
     if (!requester_.name.empty()) {
       request.requester = requester_;
@@ -203,14 +272,39 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->set(http::field::server, "wardend/" WARDEN_VERSION);
     response_->set(http::field::content_type, response.content_type);
     if (!response.allow.empty()) response_->set(http::field::allow, response.allow);
+    if (!response.accept_encoding.empty()) {
+      response_->set(http::field::accept_encoding, response.accept_encoding);
+    }
     if (response.status == 401) response_->set(http::field::www_authenticate, "Bearer");
     response_->keep_alive(keep_alive_ && !state_->closing);
-    response_->body() = std::move(response.body);
-    response_->prepare_payload();
+    if (head_) {
+      // The answer to HEAD is GET's, without the body but with its length (RFC 9110 §9.3.2).
+      response_->content_length(response.body.size());
+    } else {
+      response_->body() = std::move(response.body);
+      response_->prepare_payload();
+    }
     stream_.expires_after(state_->options.write_timeout);
     http::async_write(
         stream_, *response_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
+  }
+
+  // Whether a request whose header went over the limit did so with its target. The request
+  // line may be incomplete, and then it is still in `buffer_`, unparsed.
+  bool TargetOverLimit() const {
+    const size_t limit = state_->options.max_target_bytes;
+    std::string_view target = parser_->get().target();
+    if (target.empty()) {
+      auto data = buffer_.data();
+      std::string_view line(static_cast<const char*>(data.data()), data.size());
+      line = line.substr(0, line.find("\r\n"));
+      size_t space = line.find(' ');
+      if (space == std::string_view::npos) return false;
+      target = line.substr(space + 1);
+      target = target.substr(0, target.find(' '));
+    }
+    return target.size() > limit;
   }
 
   void OnWritten(beast::error_code ec) {
@@ -242,7 +336,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A chunked answer: the header now, then every chunk the stream produces, then the last
   // (empty) chunk. Meanwhile the socket is watched so that a client that goes away ends the
-  // stream (and its subscription) at once, not at the next event.
+  // stream (and its subscription) at once, not at the next event. To HEAD, the header only:
+  // the stream is dropped unstarted.
   void SendStream(Response response) {
     body_stream_ = std::move(response.stream);
     stream_header_.emplace(static_cast<http::status>(response.status), version_);
@@ -252,10 +347,15 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_header_->chunked(true);
     serializer_.emplace(*stream_header_);
     writing_ = true;
+    if (head_) {
+      body_stream_.reset();
+      stream_ended_ = last_chunk_sent_ = true;
+    }
     stream_.expires_after(state_->options.write_timeout);
     http::async_write_header(
         stream_, *serializer_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnChunkWritten(ec); });
+    if (head_) return;
     std::weak_ptr<Session> weak = weak_from_this();
     body_stream_->Start(
         [weak](std::string chunk) {
@@ -320,7 +420,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<ServerState> state_;
   Stream stream_;
-  const lifecycle::Requester requester_;  // empty name: TCP, authenticated per request
+  const lifecycle::Requester requester_;             // empty name: TCP, authenticated per request
+  static constexpr size_t kHeaderLimit = 16 * 1024;  // request line and fields
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -331,6 +432,7 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr size_t kDrainBufferSize = 64 * 1024;
   std::unique_ptr<char[]> drain_buffer_;
   unsigned version_ = 11;
+  bool head_ = false;  // the request being answered is a HEAD: no body goes out
   // Streaming (chunked) state.
   std::shared_ptr<ChunkStream> body_stream_;
   std::optional<http::response<http::empty_body>> stream_header_;

@@ -7,6 +7,11 @@
 // on writing each answer; a body over the limit gets 413 and the connection is closed. Over
 // the connection cap, a new connection gets 503 and is closed at once.
 //
+// The rules of RFC 9112 that only the wire shows are kept here, each answered as api.md says
+// and followed by closing the connection: an HTTP/1.1 request without Host, or any with two,
+// gets 400; a target over the limit 414; a Transfer-Encoding other than chunked 501. The
+// answer to HEAD is the handler's answer to GET without its body (Content-Length kept).
+//
 // Requester: on the Unix socket "uid:UID pid:PID" of the peer (SO_PEERCRED, read at accept);
 // on TCP "token:NAME" from `Authorization: Bearer TOKEN` (a request without a valid token
 // gets 401 and nothing else happens).
@@ -32,6 +37,7 @@ struct ServerState;  // http_server.cc
 
 struct ServerOptions {
   size_t max_body_bytes = 4u << 20;                 // larger bodies: 413
+  size_t max_target_bytes = 8 * 1024;               // longer request targets: 414
   size_t max_connections = 1024;                    // open at once; more: 503 and closed
   std::chrono::milliseconds read_timeout{60'000};   // per request, idle keep-alive included
   std::chrono::milliseconds write_timeout{30'000};  // per answer or stream chunk

@@ -32,11 +32,57 @@ Response ExecutionResponse(int status, const Result<ExecutionView>& execution) {
   return JsonResponse(status, ExecutionToJson(*execution));
 }
 
+// What each kind of route answers (its Allow header). HEAD goes wherever GET does.
+constexpr std::string_view kGetRoute = "GET, HEAD";
+constexpr std::string_view kPostRoute = "POST";
+constexpr std::string_view kGetPostRoute = "GET, HEAD, POST";
+
+// The methods RFC 9110 (and PATCH, RFC 5789) define: on a route that does not take one of
+// them the answer is 405; any other method is not implemented here at all, 501.
+bool IsKnownMethod(std::string_view method) {
+  for (std::string_view known :
+       {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}) {
+    if (method == known) return true;
+  }
+  return false;
+}
+
 Response MethodNotAllowed(std::string_view allow) {
   Response response =
       HttpErrorResponse(405, "method_not_allowed", "use " + std::string(allow) + " here");
   response.allow = allow;
   return response;
+}
+
+// An id names an execution (22 characters) or a node (at most 128, dag.h): a longer one names
+// nothing, and is answered without asking the manager, whose messages quote ids whole.
+constexpr size_t kMaxIdLength = 128;
+
+Response NoSuchExecution(std::string_view id) {
+  return ErrorResponse(Status::NotFound("no execution " + Excerpt(id)));
+}
+
+// True if a body coded as `content_encoding` (a comma-separated list, as sent) needs no
+// decoding: no coding, or only "identity".
+bool IsIdentityCoding(std::string_view content_encoding) {
+  while (!content_encoding.empty()) {
+    size_t comma = content_encoding.find(',');
+    std::string_view coding = content_encoding.substr(0, comma);
+    content_encoding =
+        comma == std::string_view::npos ? std::string_view() : content_encoding.substr(comma + 1);
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+      coding.remove_prefix(1);
+    }
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+      coding.remove_suffix(1);
+    }
+    if (coding.empty()) continue;
+    if (coding.size() != 8) return false;
+    for (size_t i = 0; i < coding.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(coding[i])) != "identity"[i]) return false;
+    }
+  }
+  return true;
 }
 
 Response ShuttingDown() {
@@ -58,7 +104,7 @@ bool IsJson(std::string_view content_type) {
 Response NotJson(std::string_view content_type) {
   return HttpErrorResponse(415, "unsupported_media_type",
                            "the body must be JSON (Content-Type: application/json), not '" +
-                               std::string(content_type) + "'");
+                               Excerpt(content_type) + "'");
 }
 
 Result<bool> BoolParam(const RequestTarget& target, const std::string& name, bool fallback) {
@@ -66,8 +112,7 @@ Result<bool> BoolParam(const RequestTarget& target, const std::string& name, boo
   if (!value) return fallback;
   if (*value == "true") return true;
   if (*value == "false") return false;
-  return Status::InvalidArgument(name + ": must be true or false, not '" + std::string(*value) +
-                                 "'");
+  return Status::InvalidArgument(name + ": must be true or false, not '" + Excerpt(*value) + "'");
 }
 
 // The body of a stop request, parsed.
@@ -91,7 +136,9 @@ Result<StopBody> ParseStopBody(const Request& request, bool with_execution_id) {
   for (const auto& [key, value] : body.as_object()) {
     if (key == "reason") {
       if (!value.is_string()) return Status::InvalidArgument("reason: must be a string");
-      auto reason = lifecycle::ParseStopReason(value.as_string());
+      // Every reason is shorter than an excerpt: a longer string is refused all the same,
+      // and only its excerpt is quoted back.
+      auto reason = lifecycle::ParseStopReason(Excerpt(value.as_string()));
       if (!reason.ok()) return reason.status();
       stop.request.reason = *reason;
     } else if (key == "note") {
@@ -114,8 +161,7 @@ Result<StopBody> ParseStopBody(const Request& request, bool with_execution_id) {
       }
       stop.execution_id = value.as_string();
     } else {
-      return Status::InvalidArgument("unknown field '" + std::string(key) +
-                                     "' in the stop request");
+      return Status::InvalidArgument("unknown field '" + Excerpt(key) + "' in the stop request");
     }
   }
   if (with_execution_id && stop.execution_id.empty()) {
@@ -138,9 +184,25 @@ void RequestHandler::Handle(Request request, Responder respond) {
         std::to_string(options_.max_body_bytes))));
     return;
   }
+  if (!IsKnownMethod(request.method)) {
+    respond(HttpErrorResponse(501, "not_implemented",
+                              "method " + Excerpt(request.method) +
+                                  " is not implemented (wardend takes GET, HEAD, POST)"));
+    return;
+  }
   auto target = RequestTarget::Parse(request.target);
   if (!target.ok()) {
     respond(ErrorResponse(target.status()));
+    return;
+  }
+  // No endpoint takes a coded body; RFC 9110 §15.5.16 says which codings would do.
+  if (!request.body.empty() && !IsIdentityCoding(request.content_encoding)) {
+    Response response =
+        HttpErrorResponse(415, "unsupported_media_type",
+                          "Content-Encoding '" + Excerpt(request.content_encoding) +
+                              "' is not supported: send the body as it is (identity)");
+    response.accept_encoding = "identity";
+    respond(std::move(response));
     return;
   }
   Route(request, *target, respond);
@@ -150,43 +212,51 @@ void RequestHandler::Route(const Request& request, const RequestTarget& target,
                            Responder& respond) {
   const auto& s = target.segments;
   const std::string& method = request.method;
-  const bool get = method == "GET";
+  // HEAD is answered as GET; the server sends the head of the answer without its body.
+  const bool get = method == "GET" || method == "HEAD";
   const bool post = method == "POST";
   auto not_found = [&] {
-    return ErrorResponse(Status::NotFound("no such endpoint: " + method + " " +
-                                          request.target.substr(0, request.target.find('?'))));
+    return ErrorResponse(
+        Status::NotFound("no such endpoint: " + method + " " + Excerpt(target.path)));
   };
 
-  if (s.size() == 1 && s[0] == "metrics") return respond(get ? Metrics() : MethodNotAllowed("GET"));
+  if (s.size() == 1 && s[0] == "metrics") {
+    return respond(get ? Metrics() : MethodNotAllowed(kGetRoute));
+  }
   if (s.empty() || s[0] != "api") return respond(not_found());
-  if (s.size() == 2 && s[1] == "health") return respond(get ? Health() : MethodNotAllowed("GET"));
+  if (s.size() == 2 && s[1] == "health") {
+    return respond(get ? Health() : MethodNotAllowed(kGetRoute));
+  }
   if (s.size() == 3 && s[1] == "execute" && s[2] == "stop") {
-    if (!post) return respond(MethodNotAllowed("POST"));
+    if (!post) return respond(MethodNotAllowed(kPostRoute));
     return Stop(request, {}, std::move(respond));
   }
   if (s.size() < 2 || s[1] != "executions") return respond(not_found());
   if (s.size() == 2) {
     if (get) return respond(List(target));
     if (post) return respond(Create(request, target));
-    return respond(MethodNotAllowed("GET, POST"));
+    return respond(MethodNotAllowed(kGetPostRoute));
   }
   const std::string& id = s[2];
-  if (s.size() == 3) return respond(get ? Get(id) : MethodNotAllowed("GET"));
-  if (s.size() == 4) {
-    const std::string& action = s[3];
-    if (action == "events") return respond(get ? Events(target, id) : MethodNotAllowed("GET"));
-    if (action != "start" && action != "pause" && action != "resume" && action != "stop") {
-      return respond(not_found());
+  const bool events = s.size() == 4 && s[3] == "events";
+  const bool action =
+      s.size() == 4 && (s[3] == "start" || s[3] == "pause" || s[3] == "resume" || s[3] == "stop");
+  const bool log = s.size() == 6 && s[3] == "nodes" && s[5] == "log";
+  if (s.size() != 3 && !events && !action && !log) return respond(not_found());
+  if (!(action ? post : get)) return respond(MethodNotAllowed(action ? kPostRoute : kGetRoute));
+  if (id.size() > kMaxIdLength) return respond(NoSuchExecution(id));
+  if (s.size() == 3) return respond(Get(id));
+  if (events) return respond(Events(target, id));
+  if (log) {
+    if (s[4].size() > kMaxIdLength) {
+      return respond(
+          ErrorResponse(Status::NotFound("execution " + id + " has no node " + Excerpt(s[4]))));
     }
-    if (!post) return respond(MethodNotAllowed("POST"));
-    if (action == "start") return respond(Start(request, id));
-    if (action == "stop") return Stop(request, id, std::move(respond));
-    return PauseOrResume(request, id, action == "pause", std::move(respond));
+    return respond(Log(target, id, s[4]));
   }
-  if (s.size() == 6 && s[3] == "nodes" && s[5] == "log") {
-    return respond(get ? Log(target, id, s[4]) : MethodNotAllowed("GET"));
-  }
-  respond(not_found());
+  if (s[3] == "start") return respond(Start(request, id));
+  if (s[3] == "stop") return Stop(request, id, std::move(respond));
+  PauseOrResume(request, id, s[3] == "pause", std::move(respond));
 }
 
 Response RequestHandler::Health() const {
@@ -223,7 +293,7 @@ Response RequestHandler::List(const RequestTarget& target) const {
   auto state = target.Param("state").value_or("active");
   if (state != "active" && state != "all") {
     return ErrorResponse(
-        Status::InvalidArgument("state: must be active or all, not '" + std::string(state) + "'"));
+        Status::InvalidArgument("state: must be active or all, not '" + Excerpt(state) + "'"));
   }
   auto list = manager_.List(state == "all");
   if (!list.ok()) return ErrorResponse(list.status());
@@ -266,6 +336,7 @@ void RequestHandler::Stop(const Request& request, std::string id, Responder resp
   auto body = ParseStopBody(request, id.empty());
   if (!body.ok()) return respond(ErrorResponse(body.status()));
   if (id.empty()) id = body->execution_id;
+  if (id.size() > kMaxIdLength) return respond(NoSuchExecution(id));
   auto on_done = [respond](Result<lifecycle::StopResult> result) {
     if (!result.ok()) return respond(ErrorResponse(result.status()));
     respond(JsonResponse(200, StopResultToJson(*result)));
@@ -300,7 +371,7 @@ Response RequestHandler::Events(const RequestTarget& target, const std::string& 
     }
     if (used == 0 || used != text->size() || after < 0) {
       return ErrorResponse(Status::InvalidArgument("after: must be a non-negative integer, not '" +
-                                                   std::string(*text) + "'"));
+                                                   Excerpt(*text) + "'"));
     }
   }
   auto follow = BoolParam(target, "follow", false);
@@ -327,8 +398,8 @@ Response RequestHandler::Log(const RequestTarget& target, const std::string& id,
                              const std::string& node) const {
   auto stream = target.Param("stream").value_or("stdout");
   if (stream != "stdout" && stream != "stderr") {
-    return ErrorResponse(Status::InvalidArgument("stream: must be stdout or stderr, not '" +
-                                                 std::string(stream) + "'"));
+    return ErrorResponse(
+        Status::InvalidArgument("stream: must be stdout or stderr, not '" + Excerpt(stream) + "'"));
   }
   auto path = manager_.OutputPath(id, node, stream == "stderr");
   if (!path.ok()) return ErrorResponse(path.status());

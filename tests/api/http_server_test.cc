@@ -1,6 +1,7 @@
 // HttpServer on a real Unix socket, in process: keep-alive, the connection cap, the read
-// deadline, malformed requests, streams that end when the client goes, and the drain at
-// shutdown. The server runs on its io thread; the test talks plain sockets from its own.
+// deadline, malformed requests, what RFC 9110/9112 ask of a server (HEAD, Host, long targets,
+// codings), streams that end when the client goes, and the drain at shutdown. The server runs on
+// its io thread; the test talks plain sockets from its own.
 #include "api/http_server.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "fake_process_runner.h"
@@ -108,6 +110,31 @@ class HttpServerTest : public testing::Test {
       got += static_cast<size_t>(n);
     }
     return text + body.substr(0, got);
+  }
+  // Reads the status line and header fields of one response, and nothing more.
+  static std::string ReadHead(int fd) {
+    std::string text;
+    char c;
+    while (text.find("\r\n\r\n") == std::string::npos) {
+      if (read(fd, &c, 1) != 1) return text;
+      text += c;
+    }
+    return text;
+  }
+  // The value of header field `name` in `response` ("" when absent).
+  static std::string Field(const std::string& response, const std::string& name) {
+    size_t at = response.find("\r\n" + name + ": ");
+    if (at == std::string::npos || at > response.find("\r\n\r\n")) return "";
+    at += name.size() + 4;
+    return response.substr(at, response.find("\r\n", at) - at);
+  }
+  // Sends `request` on a new connection; returns the one response to it.
+  std::string Exchange(const std::string& request) {
+    int fd = Connect();
+    Send(fd, request);
+    std::string response = ReadResponse(fd);
+    close(fd);
+    return response;
   }
   // True if the server closed `fd` within `limit`.
   static bool ClosedWithin(int fd, std::chrono::milliseconds limit) {
@@ -212,6 +239,162 @@ TEST_F(HttpServerTest, MalformedRequestGets400AndOversizedBody413) {
   std::string big = ReadResponse(fd);
   EXPECT_EQ(big.rfind("HTTP/1.1 413", 0), 0u) << big;
   EXPECT_NE(big.find("\"code\":\"too_large\""), std::string::npos) << big;
+  close(fd);
+}
+
+TEST_F(HttpServerTest, HeadGetsTheHeaderOfGetWithoutTheBody) {
+  Start({});
+  int fd = Connect();
+  Send(fd, "HEAD /api/health HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string head = ReadHead(fd);
+  Send(fd, kHealth);
+  std::string get = ReadResponse(fd);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  EXPECT_EQ(get.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << get << "\n(no stray body after the HEAD)";
+  EXPECT_EQ(Field(head, "Content-Type"), "application/json");
+  std::string body = get.substr(get.find("\r\n\r\n") + 4);
+  EXPECT_EQ(Field(head, "Content-Length"), std::to_string(body.size())) << head;
+  EXPECT_EQ(Field(head, "Content-Length"), Field(get, "Content-Length"));
+
+  // An error is the same: its length, not its body.
+  Send(fd, "HEAD /api/executions/none HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string missing = ReadHead(fd);
+  EXPECT_EQ(missing.rfind("HTTP/1.1 404", 0), 0u) << missing;
+  EXPECT_NE(Field(missing, "Content-Length"), "0") << missing;
+
+  // A stream: its header (chunked) and not one chunk, not even the last.
+  std::string id;
+  OnIo([&] {
+    auto created = manager_->Create(R"({"nodes":[{"id":"a","argv":["x"]}]})", {}, true);
+    ASSERT_TRUE(created.ok());
+    id = created->execution.id;
+  });
+  Send(fd, "HEAD /api/executions/" + id + "/events?follow=true HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string stream = ReadHead(fd);
+  EXPECT_EQ(stream.rfind("HTTP/1.1 200", 0), 0u) << stream;
+  EXPECT_EQ(Field(stream, "Transfer-Encoding"), "chunked") << stream;
+  EXPECT_EQ(Field(stream, "Content-Type"), "application/x-ndjson") << stream;
+  Send(fd, kHealth);
+  std::string after = ReadResponse(fd);
+  EXPECT_EQ(after.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << after;
+  close(fd);
+  OnIo([&] { runner_->Exit("a", 0); });
+}
+
+TEST_F(HttpServerTest, Http11WithoutHostOrWithTwoGets400ButHttp10NeedsNone) {
+  Start({});
+  int fd = Connect();
+  Send(fd, "GET /api/health HTTP/1.1\r\n\r\n");
+  std::string missing = ReadResponse(fd);
+  EXPECT_EQ(missing.rfind("HTTP/1.1 400", 0), 0u) << missing;
+  EXPECT_NE(missing.find("\"code\":\"bad_request\""), std::string::npos) << missing;
+  EXPECT_NE(missing.find("Host"), std::string::npos) << missing;
+  EXPECT_TRUE(ClosedWithin(fd, 2s));
+  close(fd);
+  std::string twice = Exchange("GET /api/health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(twice.rfind("HTTP/1.1 400", 0), 0u) << twice;
+  std::string old = Exchange("GET /api/health HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.rfind("HTTP/1.0 200", 0), 0u) << old;
+  // The body of a refused request is not taken for the next request.
+  fd = Connect();
+  Send(fd, "POST /api/executions HTTP/1.1\r\nContent-Length: 40\r\n\r\n" +
+               std::string("GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").substr(0, 40));
+  EXPECT_EQ(ReadResponse(fd).rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_TRUE(ClosedWithin(fd, 2s));
+  close(fd);
+}
+
+TEST_F(HttpServerTest, AbsoluteFormTargetIsServed) {
+  Start({});
+  std::string response =
+      Exchange("GET http://wardend.example/api/health HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << response;
+  EXPECT_NE(response.find("\"status\":\"ok\""), std::string::npos) << response;
+}
+
+TEST_F(HttpServerTest, OverLongTargetGets414WithoutBeingQuoted) {
+  Start({});
+  // Over the target limit (8 KiB), within the header limit; then over the header limit
+  // (16 KiB), where the request line is not even complete when the server gives up.
+  for (size_t length : {9'000u, 40'000u}) {
+    std::string id(length, 'x');
+    int fd = Connect();
+    Send(fd, "GET /api/executions/" + id + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string response = ReadResponse(fd);
+    EXPECT_EQ(response.rfind("HTTP/1.1 414", 0), 0u) << length << ": " << response.substr(0, 200);
+    EXPECT_NE(response.find("\"code\":\"uri_too_long\""), std::string::npos) << response;
+    EXPECT_LT(response.size(), 500u) << "the target is not echoed";
+    EXPECT_TRUE(ClosedWithin(fd, 2s));
+    close(fd);
+  }
+  std::string at_limit = Exchange("GET /api/executions/" + std::string(8 * 1024 - 20, 'x') +
+                                  " HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(at_limit.rfind("HTTP/1.1 404", 0), 0u) << at_limit.substr(0, 200);
+  EXPECT_LT(at_limit.size(), 500u) << "the id is not echoed whole";
+  // Headers over their limit with a short target are not a target problem.
+  std::string fields = Exchange(
+      "GET /api/health HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(20'000, 'p') + "\r\n\r\n");
+  EXPECT_EQ(fields.rfind("HTTP/1.1 400", 0), 0u) << fields.substr(0, 200);
+}
+
+TEST_F(HttpServerTest, TransferCodingOtherThanChunkedGets501AndTheConnectionCloses) {
+  Start({});
+  std::string spec = R"({"nodes":[{"id":"a","argv":["x"]}]})";
+  for (const char* coding : {"gzip", "gzip, chunked", "chunked, chunked", "identity"}) {
+    int fd = Connect();
+    Send(fd, std::string("POST /api/executions HTTP/1.1\r\nHost: x\r\n") +
+                 "Content-Type: application/json\r\nTransfer-Encoding: " + coding + "\r\n\r\n" +
+                 spec);
+    std::string response = ReadResponse(fd);
+    EXPECT_EQ(response.rfind("HTTP/1.1 501", 0), 0u) << coding << ": " << response;
+    EXPECT_NE(response.find("\"code\":\"not_implemented\""), std::string::npos) << response;
+    EXPECT_TRUE(ClosedWithin(fd, 2s)) << coding;
+    close(fd);
+  }
+  std::string chunked = Exchange(
+      "POST /api/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: Chunked\r\n\r\n" +
+      [&] {
+        std::ostringstream hex;
+        hex << std::hex << spec.size();
+        return hex.str();
+      }() +
+      "\r\n" + spec + "\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 201", 0), 0u) << chunked;
+  size_t active = 0;
+  OnIo([&] { active = manager_->active_count(); });
+  EXPECT_EQ(active, 1u) << "only the chunked create made an execution";
+  OnIo([&] { runner_->Exit("a", 0); });
+}
+
+TEST_F(HttpServerTest, CodedBodyGets415WithAcceptEncoding) {
+  Start({});
+  std::string body = "\x1f\x8b not really gzip";
+  int fd = Connect();
+  Send(fd,
+       "POST /api/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+       "Content-Encoding: gzip\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body);
+  std::string response = ReadResponse(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 415", 0), 0u) << response;
+  EXPECT_EQ(Field(response, "Accept-Encoding"), "identity") << response;
+  EXPECT_NE(response.find("\"code\":\"unsupported_media_type\""), std::string::npos);
+  Send(fd, kHealth);
+  EXPECT_EQ(ReadResponse(fd).rfind("HTTP/1.1 200", 0), 0u) << "the body was read: keep-alive";
+  close(fd);
+}
+
+TEST_F(HttpServerTest, UnknownMethodGets501AndAWrongOneGets405WithAllow) {
+  Start({});
+  int fd = Connect();
+  Send(fd, "BREW /api/health HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string brew = ReadResponse(fd);
+  EXPECT_EQ(brew.rfind("HTTP/1.1 501", 0), 0u) << brew;
+  EXPECT_NE(brew.find("\"code\":\"not_implemented\""), std::string::npos) << brew;
+  Send(fd, "DELETE /api/executions HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string wrong = ReadResponse(fd);
+  EXPECT_EQ(wrong.rfind("HTTP/1.1 405", 0), 0u) << wrong;
+  EXPECT_EQ(Field(wrong, "Allow"), "GET, HEAD, POST") << wrong;
   close(fd);
 }
 

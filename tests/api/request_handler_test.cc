@@ -60,7 +60,16 @@ class RequestHandlerTest : public testing::Test {
   // Handles one request and runs the io_context until it is answered (5 s at most).
   Response Call(const std::string& method, const std::string& target, const std::string& body = "",
                 const std::string& content_type = "application/json") {
-    Request request{method, target, body.empty() ? "" : content_type, body, {"uid:1 pid:2"}};
+    Request request;
+    request.method = method;
+    request.target = target;
+    request.content_type = body.empty() ? "" : content_type;
+    request.body = body;
+    return Call(std::move(request));
+  }
+  Response Call(Request request) {
+    request.requester.name = "uid:1 pid:2";
+    const std::string method = request.method, target = request.target;
     std::optional<Response> response;
     handler_->Handle(std::move(request), [&](Response r) { response = std::move(r); });
     auto deadline = std::chrono::steady_clock::now() + 5s;
@@ -225,8 +234,155 @@ TEST_F(RequestHandlerTest, BadRequestsGetTheirCodes) {
   EXPECT_EQ(Call("POST", "/api/executions/none/stop").status, 404);
   Response wrong = Call("PUT", "/api/health");
   EXPECT_EQ(wrong.status, 405);
-  EXPECT_EQ(wrong.allow, "GET");
+  EXPECT_EQ(wrong.allow, "GET, HEAD");
   EXPECT_EQ(Call("GET", "/api/executions/x/nodes/y/log?stream=both").status, 400);
+}
+
+TEST_F(RequestHandlerTest, HeadIsAnsweredOnEveryGetRouteAsGetIs) {
+  std::string id = Create(R"({"nodes":[{"id":"a","argv":["x"]}]})");
+  Settle();
+  for (const std::string& target : std::vector<std::string>{
+           "/api/health", "/api/executions", "/api/executions?state=all", "/api/executions/" + id,
+           "/api/executions/" + id + "/events", "/api/executions/" + id + "/nodes/a/log",
+           "/api/executions/none", "/api/executions?state=bad"}) {
+    Response get = Call("GET", target);
+    Response head = Call("HEAD", target);
+    EXPECT_EQ(head.status, get.status) << target;
+    EXPECT_EQ(head.content_type, get.content_type) << target;
+    EXPECT_EQ(head.body, get.body) << target << ": the server drops the body, not the handler";
+  }
+  Response nowhere = Call("HEAD", "/api/nowhere");
+  EXPECT_EQ(nowhere.status, 404);
+  EXPECT_EQ(Body(nowhere).at("error").at("message").as_string(),
+            "no such endpoint: HEAD /api/nowhere");
+  Response metrics = Call("HEAD", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  Response follow = Call("HEAD", "/api/executions/" + id + "/events?follow=true");
+  EXPECT_EQ(follow.status, 200);
+  EXPECT_EQ(follow.content_type, "application/x-ndjson");
+  EXPECT_TRUE(follow.stream);
+  EXPECT_EQ(Call("HEAD", "/api/executions/none/events?follow=true").status, 404);
+  Response post_only = Call("HEAD", "/api/executions/" + id + "/stop");
+  EXPECT_EQ(post_only.status, 405);
+  EXPECT_EQ(post_only.allow, "POST");
+  EXPECT_EQ(StatusOf(id), "running") << "HEAD changed nothing";
+}
+
+TEST_F(RequestHandlerTest, UnknownMethodsAre501AndKnownOnesOnTheWrongRoute405WithAllow) {
+  for (const char* target : {"/api/health", "/api/executions", "/nowhere"}) {
+    Response brew = Call("BREW", target);
+    EXPECT_EQ(brew.status, 501) << target;
+    EXPECT_EQ(ErrorCode(brew), "not_implemented") << target;
+    EXPECT_EQ(brew.allow, "") << target;
+  }
+  EXPECT_EQ(Call("get", "/api/health").status, 501) << "methods are case-sensitive";
+  struct Case {
+    const char* method;
+    std::string target;
+    const char* allow;
+  };
+  for (const Case& c :
+       {Case{"PUT", "/api/health", "GET, HEAD"}, Case{"POST", "/metrics", "GET, HEAD"},
+        Case{"DELETE", "/api/executions", "GET, HEAD, POST"},
+        Case{"OPTIONS", "/api/executions/x", "GET, HEAD"},
+        Case{"POST", "/api/executions/x/events", "GET, HEAD"},
+        Case{"PATCH", "/api/executions/x/nodes/a/log", "GET, HEAD"},
+        Case{"GET", "/api/executions/x/stop", "POST"},
+        Case{"HEAD", "/api/executions/x/start", "POST"},
+        Case{"GET", "/api/execute/stop", "POST"}}) {
+    Response r = Call(c.method, c.target);
+    EXPECT_EQ(r.status, 405) << c.method << " " << c.target;
+    EXPECT_EQ(ErrorCode(r), "method_not_allowed") << c.method << " " << c.target;
+    EXPECT_EQ(r.allow, c.allow) << c.method << " " << c.target;
+  }
+  EXPECT_EQ(Call("PUT", "/api/executions/x/frobnicate").status, 404) << "no such route at all";
+}
+
+TEST_F(RequestHandlerTest, AbsoluteFormTargetIsRoutedByItsPath) {
+  Response health = Call("GET", "http://wardend/api/health");
+  EXPECT_EQ(health.status, 200) << health.body;
+  EXPECT_EQ(Body(health).at("status").as_string(), "ok");
+  std::string id = Create(kTwoNodes, "?start=false");
+  EXPECT_EQ(Call("GET", "http://x/api/executions/" + id + "?ignored=1").status, 200);
+  Response missing = Call("GET", "http://x/api/nowhere?q=1");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(Body(missing).at("error").at("message").as_string(),
+            "no such endpoint: GET /api/nowhere");
+  EXPECT_EQ(Call("GET", "ftp://x/api/health").status, 400);
+}
+
+TEST_F(RequestHandlerTest, ACodedBodyIs415NamingTheCodingThatWouldDo) {
+  Request gzip;
+  gzip.method = "POST";
+  gzip.target = "/api/executions";
+  gzip.content_type = "application/json";
+  gzip.content_encoding = "gzip";
+  gzip.body = std::string("\x1f\x8b\x08\x00", 4) + "rest";
+  Response refused = Call(gzip);
+  EXPECT_EQ(refused.status, 415);
+  EXPECT_EQ(ErrorCode(refused), "unsupported_media_type");
+  EXPECT_EQ(refused.accept_encoding, "identity");
+  EXPECT_NE(Body(refused).at("error").at("message").as_string().find("gzip"), std::string::npos);
+  EXPECT_EQ(Body(Call("GET", "/api/executions")).at("executions").as_array().size(), 0u)
+      << "nothing was created";
+
+  Request layered = gzip;
+  layered.content_encoding = "identity, br";
+  EXPECT_EQ(Call(layered).status, 415);
+
+  Request identity = gzip;
+  identity.content_encoding = "Identity";
+  identity.body = kTwoNodes;
+  EXPECT_EQ(Call(identity).status, 201);
+
+  // Without a body there is nothing coded: the stop is answered as any other.
+  Request empty;
+  empty.method = "POST";
+  empty.target = "/api/executions/none/stop";
+  empty.content_encoding = "gzip";
+  EXPECT_EQ(Call(empty).status, 404);
+}
+
+TEST_F(RequestHandlerTest, AHugeIdOrValueIsQuotedInTheErrorOnlyAsAnExcerpt) {
+  const std::string huge(100'000, 'x');
+  auto message = [&](const Response& r) {
+    return std::string(Body(r).at("error").at("message").as_string());
+  };
+  auto expect_excerpt = [&](const Response& r, int status, const std::string& what) {
+    EXPECT_EQ(r.status, status) << what;
+    std::string text = message(r);
+    EXPECT_LT(text.size(), 200u) << what;
+    EXPECT_NE(text.find("x\u2026"), std::string::npos) << what << ": " << text;
+    EXPECT_EQ(text.find(std::string(65, 'x')), std::string::npos) << what << ": " << text;
+  };
+  expect_excerpt(Call("GET", "/api/executions/" + huge), 404, "GET id");
+  expect_excerpt(Call("HEAD", "/api/executions/" + huge), 404, "HEAD id");
+  expect_excerpt(Call("GET", "/api/executions/" + huge + "/events"), 404, "events");
+  expect_excerpt(Call("GET", "/api/executions/" + huge + "/events?follow=true"), 404, "follow");
+  expect_excerpt(Call("POST", "/api/executions/" + huge + "/stop"), 404, "stop");
+  expect_excerpt(Call("POST", "/api/executions/" + huge + "/pause"), 404, "pause");
+  expect_excerpt(Call("POST", "/api/executions/" + huge + "/start"), 404, "start");
+  expect_excerpt(Call("GET", "/api/executions/" + huge + "/nodes/a/log"), 404, "log");
+  expect_excerpt(Call("POST", "/api/execute/stop", R"({"executionId":")" + huge + R"("})"), 404,
+                 "stop by body");
+  expect_excerpt(Call("GET", "/api/" + huge), 404, "unknown endpoint");
+  expect_excerpt(Call("GET", "/api/executions?state=" + huge), 400, "state");
+  expect_excerpt(Call("GET", "/api/executions/x/events?after=" + huge), 400, "after");
+  expect_excerpt(Call("POST", "/api/executions/x/stop", R"({"reason":")" + huge + R"("})"), 400,
+                 "reason");
+  expect_excerpt(Call("POST", "/api/executions/x/stop", R"({")" + huge + R"(":1})"), 400,
+                 "unknown field");
+  expect_excerpt(Call("POST", "/api/executions", kTwoNodes, huge), 415, "Content-Type");
+  expect_excerpt(Call(huge, "/api/health"), 501, "method");
+
+  std::string id = Create(kTwoNodes, "?start=false");
+  expect_excerpt(Call("GET", "/api/executions/" + id + "/nodes/" + huge + "/log"), 404, "node");
+  // An excerpt never cuts a UTF-8 sequence in two: 63 ASCII bytes, then two-byte letters.
+  std::string accented = std::string(63, 'x');
+  for (int i = 0; i < 100; ++i) accented += "\u00e9";
+  std::string quoted = message(Call("GET", "/api/executions?state=" + accented));
+  EXPECT_NE(quoted.find(std::string(63, 'x') + "\u2026"), std::string::npos) << quoted;
 }
 
 TEST_F(RequestHandlerTest, FollowStreamsRecordedRowsThenNewOnesAndEndsAfterTheTerminalEvent) {
