@@ -1,21 +1,29 @@
 // The real wardend as a service: its socket (permissions, stale and live files), readiness
-// for systemd, TCP with tokens, and graceful shutdown with running executions.
+// for systemd, TCP with tokens, HTTP as curl speaks it, and graceful shutdown with running
+// executions.
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "daemon_fixture.h"
 #include "journal/journal.h"
+
+extern char** environ;
 
 namespace warden::testing {
 namespace {
@@ -29,7 +37,82 @@ json::value Parse(const std::string& text) {
   return v;
 }
 
-class WardendServingTest : public DaemonFixture {};
+// The first `name` on PATH that can be executed, or "".
+std::string FindProgram(const std::string& name) {
+  const char* path = getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    std::string candidate = dir + "/" + name;
+    if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream file(path);
+  return std::string((std::istreambuf_iterator<char>(file)), {});
+}
+
+class WardendServingTest : public DaemonFixture {
+ protected:
+  // Runs curl on the daemon's socket with `args` (the URL among them), for at most 20 s.
+  // Nothing when curl is not installed; exit_code -1 when it had to be killed.
+  std::optional<CommandResult> Curl(const std::vector<std::string>& args) {
+    static const std::string curl = FindProgram("curl");
+    if (curl.empty()) return std::nullopt;
+    std::vector<std::string> argv = {curl, "-sS", "--max-time", "15", "--unix-socket", socket_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> pointers;
+    for (auto& arg : argv) pointers.push_back(arg.data());
+    pointers.push_back(nullptr);
+    const std::string out = dir_ + "/curl.out", err = dir_ + "/curl.err";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, curl.c_str(), &actions, nullptr, pointers.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    CommandResult result;
+    if (rc != 0) return result;
+    int status = 0;
+    bool ended =
+        Eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(20));
+    if (!ended) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    } else if (WIFEXITED(status)) {
+      result.exit_code = WEXITSTATUS(status);
+    }
+    result.out = ReadWhole(out);
+    result.err = ReadWhole(err);
+    return result;
+  }
+};
+
+// The status code of the final response in curl's `-i`/`-I` output (after any 100 Continue).
+int StatusOf(const std::string& curl_output) {
+  int status = 0;
+  for (size_t at = 0; curl_output.compare(at, 7, "HTTP/1.") == 0 && curl_output.size() > at + 12;) {
+    status = std::atoi(curl_output.c_str() + at + 9);
+    size_t end = curl_output.find("\r\n\r\n", at);
+    if (end == std::string::npos) break;
+    at = end + 4;
+  }
+  return status;
+}
+
+// A header field's value in curl's `-i`/`-I` output (field names in any case), or "".
+std::string HeaderOf(const std::string& curl_output, std::string name) {
+  std::string lower = curl_output;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t at = lower.find("\r\n" + name + ": ");
+  if (at == std::string::npos) return "";
+  at += name.size() + 4;
+  return curl_output.substr(at, curl_output.find("\r\n", at) - at);
+}
 
 TEST_F(WardendServingTest, SocketIsOwnerOnlyAndAppearsOnlyWhenReady) {
   EXPECT_FALSE(std::filesystem::exists(socket_));
@@ -178,6 +261,80 @@ TEST_F(WardendServingTest, TcpNeedsABearerTokenAndRecordsItsName) {
   EXPECT_EQ(stopped.rfind("HTTP/1.1 200", 0), 0u) << stopped;
   CommandResult audit = Warden({"audit", "stops", "--db", data_ + "/warden.db", "--json"});
   EXPECT_NE(audit.out.find("\"requested_by\":\"token:ci\""), std::string::npos) << audit.out;
+  EXPECT_EQ(StopDaemon(d), 0);
+}
+
+TEST_F(WardendServingTest, CurlGetsHttpAsRfc9110And9112Describe) {
+  if (FindProgram("curl").empty()) GTEST_SKIP() << "curl is not installed";
+  pid_t d = StartDaemon();
+  ASSERT_GT(d, 0);
+  const std::string url = "http://x/api/health";
+
+  // HEAD: GET's status and Content-Length, no body (curl -I would wait for one otherwise).
+  auto get = Curl({url});
+  auto head = Curl({"-I", url});
+  ASSERT_TRUE(get && head);
+  ASSERT_EQ(head->exit_code, 0) << head->err;
+  EXPECT_EQ(StatusOf(head->out), 200) << head->out;
+  EXPECT_EQ(HeaderOf(head->out, "Content-Length"), std::to_string(get->out.size())) << head->out;
+  EXPECT_EQ(HeaderOf(head->out, "Content-Type"), "application/json") << head->out;
+
+  // The absolute form a proxy would be sent.
+  auto absolute = Curl({"-v", "-i", "--request-target", url, url});
+  ASSERT_TRUE(absolute);
+  EXPECT_NE(absolute->err.find("> GET " + url + " HTTP/1.1"), std::string::npos) << absolute->err;
+  EXPECT_EQ(StatusOf(absolute->out), 200) << absolute->out;
+
+  // Host: required in HTTP/1.1 (curl sends none when told `-H Host:`), not in HTTP/1.0.
+  auto no_host = Curl({"-i", "-H", "Host:", url});
+  ASSERT_TRUE(no_host);
+  EXPECT_EQ(StatusOf(no_host->out), 400) << no_host->out;
+  EXPECT_NE(no_host->out.find("\"bad_request\""), std::string::npos) << no_host->out;
+  auto old = Curl({"-i", "--http1.0", "-H", "Host:", url});
+  ASSERT_TRUE(old);
+  EXPECT_EQ(StatusOf(old->out), 200) << old->out;
+
+  // A target over 8 KiB: 414, and it is not echoed.
+  auto long_target = Curl({"-i", "http://x/api/executions/" + std::string(9000, 'x')});
+  ASSERT_TRUE(long_target);
+  EXPECT_EQ(StatusOf(long_target->out), 414) << long_target->out.substr(0, 300);
+  EXPECT_NE(long_target->out.find("\"uri_too_long\""), std::string::npos);
+  EXPECT_LT(long_target->out.size(), 1000u);
+  // A long id within the limit: 404, quoted as an excerpt.
+  auto long_id = Curl({"-i", "http://x/api/executions/" + std::string(5000, 'x')});
+  ASSERT_TRUE(long_id);
+  EXPECT_EQ(StatusOf(long_id->out), 404);
+  EXPECT_LT(long_id->out.size(), 1000u) << long_id->out.substr(0, 300);
+
+  // Methods: unknown 501; known on the wrong route 405 with Allow.
+  auto brew = Curl({"-i", "-X", "BREW", url});
+  ASSERT_TRUE(brew);
+  EXPECT_EQ(StatusOf(brew->out), 501) << brew->out;
+  EXPECT_NE(brew->out.find("\"not_implemented\""), std::string::npos) << brew->out;
+  auto put = Curl({"-i", "-X", "PUT", url});
+  ASSERT_TRUE(put);
+  EXPECT_EQ(StatusOf(put->out), 405) << put->out;
+  EXPECT_EQ(HeaderOf(put->out, "Allow"), "GET, HEAD") << put->out;
+
+  // Codings: a gzip body 415 (with Accept-Encoding), a transfer coding besides chunked 501.
+  std::string spec = WriteFile("spec.json", R"({"nodes":[{"id":"a","argv":["true"]}]})");
+  auto gzip = Curl({"-i", "-H", "Content-Type: application/json", "-H", "Content-Encoding: gzip",
+                    "--data-binary", "@" + spec, "http://x/api/executions"});
+  ASSERT_TRUE(gzip);
+  EXPECT_EQ(StatusOf(gzip->out), 415) << gzip->out;
+  EXPECT_EQ(HeaderOf(gzip->out, "Accept-Encoding"), "identity") << gzip->out;
+  auto coded = Curl({"-v", "-i", "-H", "Content-Type: application/json", "-H",
+                     "Transfer-Encoding: gzip, chunked", "--data-binary", "@" + spec,
+                     "http://x/api/executions"});
+  ASSERT_TRUE(coded);
+  EXPECT_EQ(StatusOf(coded->out), 501) << coded->out << coded->err;
+  auto chunked =
+      Curl({"-i", "-H", "Content-Type: application/json", "-H", "Transfer-Encoding: chunked",
+            "--data-binary", "@" + spec, "http://x/api/executions"});
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(StatusOf(chunked->out), 201) << chunked->out;
+  json::value list = Parse(Http("GET", "/api/executions?state=all").body);
+  EXPECT_EQ(list.at("executions").as_array().size(), 1u) << "only the chunked create counted";
   EXPECT_EQ(StopDaemon(d), 0);
 }
 
