@@ -335,6 +335,8 @@ void Execution::Launch(dag::NodeIndex i) {
 }
 
 void Execution::OnNotify(dag::NodeIndex i, std::string_view key, std::string_view value) {
+  // An empty key: the node wrote a line that is not key=value (see process_runner.h).
+  if (key.empty()) ++ctx_.stats.malformed_notify_lines;
   if (key != "cost_usd") return;  // other keys are for future use
   double total = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), total);

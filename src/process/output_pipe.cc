@@ -116,15 +116,15 @@ void OutputPipe::Consume(const char* data, size_t size) {
       }
       continue;
     }
-    if (!overlong_) {
-      std::string_view line(partial_);
-      size_t eq = line.find('=');
-      if (eq != std::string_view::npos && eq > 0) {
-        kept_ += line.size() + 1;
-        on_line_(line.substr(0, eq), line.substr(eq + 1));
-      } else {
-        dropped_ += line.size() + 1;
-      }
+    std::string_view line(partial_);
+    size_t eq = overlong_ ? std::string_view::npos : line.find('=');
+    if (eq != std::string_view::npos && eq > 0) {
+      kept_ += line.size() + 1;
+      on_line_(line.substr(0, eq), line.substr(eq + 1));
+    } else {
+      // Ignored, but handed on with an empty key so that the owner can count it.
+      dropped_ += line.size() + 1;
+      on_line_({}, line);
     }
     overlong_ = false;
     partial_.clear();

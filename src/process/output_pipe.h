@@ -3,7 +3,8 @@
 //
 //   file mode   appends to a capture file up to a byte cap, then counts what it drops; the
 //               node is never blocked (the pipe is always drained).
-//   line mode   splits `key=value` lines and hands each to a callback.
+//   line mode   splits `key=value` lines and hands each to a callback, malformed ones too
+//               (with an empty key), so that the owner can count them.
 //
 // Thread: the io_context thread only. The object must be held by shared_ptr while reading.
 #pragma once
@@ -24,6 +25,8 @@ namespace warden::process {
 
 class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
  public:
+  // A malformed line (no '=', nothing before it, or longer than line_max) comes with an
+  // empty key, and as `value` the line (empty for one too long to keep).
   using LineHandler = std::function<void(std::string_view key, std::string_view value)>;
 
   // File mode: what the node writes goes to `file`, created (truncated) when the first byte
@@ -31,8 +34,8 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
   // cannot be created loses the output (counted as dropped, logged once), never the node.
   static std::shared_ptr<OutputPipe> ToFile(boost::asio::io_context& io, UniqueFd read_end,
                                             std::filesystem::path file, uint64_t cap_bytes);
-  // Line mode: `on_line` is called for every complete line of at most `line_max` bytes that
-  // holds '='.
+  // Line mode: `on_line` is called for every complete line: `key=value` for a line of at
+  // most `line_max` bytes with a non-empty key before its first '=', else key empty.
   static std::shared_ptr<OutputPipe> ToLines(boost::asio::io_context& io, UniqueFd read_end,
                                              size_t line_max, LineHandler on_line);
 

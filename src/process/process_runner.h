@@ -83,8 +83,10 @@ struct LaunchCallbacks {
   // Called synchronously inside Launch, before the process is created; a non-ok Status
   // aborts the launch and is returned by Launch. Optional.
   std::function<Status(const LaunchIntent&)> on_intent;
-  // One `key=value` line the node wrote to WARDEN_NOTIFY_FD (lines without '=' or longer
-  // than RunnerOptions::notify_line_max are dropped). Optional.
+  // One `key=value` line the node wrote to WARDEN_NOTIFY_FD. A malformed line (no '=',
+  // nothing before it, longer than RunnerOptions::notify_line_max) comes with an empty key
+  // (and the line, or nothing for an overlong one, as value), for the caller to count.
+  // Optional.
   std::function<void(std::string_view key, std::string_view value)> on_notify;
   // Exactly once, when the whole tree is empty and its output has been drained. Optional.
   std::function<void(const ExitInfo&)> on_exit;

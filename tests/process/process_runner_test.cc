@@ -340,12 +340,24 @@ TEST_P(ProcessRunnerTest, ExitCodeAndSignalAreKeptApart) {
 }
 
 TEST_P(ProcessRunnerTest, NotifyLinesReachTheCallerInOrder) {
-  auto node = Launch({"@helper", "notify", "cost_usd=0.25", "no equals sign", "cost_usd=0.5"});
+  auto node = Launch({"@helper", "notify", "cost_usd=0.25", "cost_usd=0.5"});
   ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
   RunFor(10ms);
   ASSERT_EQ(node->notes.size(), 2u);
   EXPECT_EQ(node->notes[0], (std::pair<std::string, std::string>{"cost_usd", "0.25"}));
   EXPECT_EQ(node->notes[1], (std::pair<std::string, std::string>{"cost_usd", "0.5"}));
+}
+
+TEST_P(ProcessRunnerTest, MalformedNotifyLinesReachTheCallerWithAnEmptyKey) {
+  const std::string overlong(5000, 'x');  // over the default notify_line_max, 4096
+  auto node = Launch(
+      {"@helper", "notify", "no equals sign", "=no key", "", overlong + "=1", "progress=50"});
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  RunFor(10ms);
+  using Note = std::pair<std::string, std::string>;
+  EXPECT_EQ(node->notes,
+            (std::vector<Note>{
+                {"", "no equals sign"}, {"", "=no key"}, {"", ""}, {"", ""}, {"progress", "50"}}));
 }
 
 TEST_P(ProcessRunnerTest, CapturedOutputStopsAtTheCapAndCountsTheRest) {
