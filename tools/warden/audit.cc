@@ -9,7 +9,36 @@
 #include <utility>
 #include <vector>
 
+#include "output.h"
+
 namespace warden::cli {
+
+namespace {
+
+// Widest cell of the table, in characters: a long note must not widen the whole table.
+constexpr size_t kMaxCellChars = 40;
+
+// Characters of UTF-8 `text` (bytes that do not continue a sequence).
+size_t CharCount(std::string_view text) {
+  return static_cast<size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+// `text` on one line and at most kMaxCellChars characters, cut ones ending in "...".
+std::string Cell(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  if (CharCount(text) <= kMaxCellChars) return text;
+  size_t chars = 0, end = 0;
+  while (end < text.size()) {
+    if ((text[end] & 0xC0) != 0x80 && chars++ == kMaxCellChars - 3) break;
+    ++end;
+  }
+  return text.substr(0, end) + "...";
+}
+
+}  // namespace
 
 Status PrintAudit(const std::string& db_path, const std::string& view, bool json,
                   std::ostream& out) {
@@ -31,7 +60,12 @@ Status PrintAudit(const std::string& db_path, const std::string& view, bool json
       boost::json::object object;
       for (int i = 0; i < q.getColumnCount(); ++i) {
         SQLite::Column c = q.getColumn(i);
-        row.push_back(c.isNull() ? "-" : c.getString());
+        // Every *_at column is ms since the epoch: shown as local time (--json keeps it).
+        const bool time = c.isInteger() && names[i].size() > 3 &&
+                          names[i].compare(names[i].size() - 3, 3, "_at") == 0;
+        row.push_back(c.isNull() ? "-"
+                      : time     ? FormatTimestamp(c.getInt64())
+                                 : Cell(c.getString()));
         if (c.isNull()) {
           object[names[i]] = nullptr;
         } else if (c.isInteger()) {
@@ -54,13 +88,13 @@ Status PrintAudit(const std::string& db_path, const std::string& view, bool json
   }
   std::vector<size_t> width(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
-    width[i] = names[i].size();
-    for (const auto& row : rows) width[i] = std::max(width[i], row[i].size());
+    width[i] = CharCount(names[i]);
+    for (const auto& row : rows) width[i] = std::max(width[i], CharCount(row[i]));
   }
   auto print = [&](const std::vector<std::string>& cells) {
     for (size_t i = 0; i < cells.size(); ++i) {
       out << cells[i];
-      if (i + 1 < cells.size()) out << std::string(width[i] - cells[i].size() + 2, ' ');
+      if (i + 1 < cells.size()) out << std::string(width[i] - CharCount(cells[i]) + 2, ' ');
     }
     out << "\n";
   };

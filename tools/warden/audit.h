@@ -10,8 +10,9 @@
 namespace warden::cli {
 
 // Prints the rows of view `view` ("stops" or "orphans") of the database at `db_path` as an
-// aligned table, or as a JSON array of objects when `json` is set. InvalidArgument for
-// another view name, IoError when the file cannot be opened or read.
+// aligned table (times as local time to the ms, text on one line and cut at 40 characters),
+// or as a JSON array of the raw rows when `json` is set. InvalidArgument for another view
+// name, IoError when the file cannot be opened or read.
 Status PrintAudit(const std::string& db_path, const std::string& view, bool json,
                   std::ostream& out);
 

@@ -114,6 +114,12 @@ std::string FormatDuration(int64_t ms) {
   return buf;
 }
 
+std::string FormatTimestamp(int64_t ms) {
+  char millis[8];
+  snprintf(millis, sizeof millis, ".%03d", static_cast<int>(ms % 1000));
+  return LocalTime(ms, false) + millis;
+}
+
 Progress ProgressOf(const json::value& execution) {
   Progress progress;
   progress.status = Text(execution, "status");
@@ -123,6 +129,7 @@ Progress ProgressOf(const json::value& execution) {
       std::string status = Text(node, "status");
       ++progress.total;
       if (IsDone(status)) ++progress.done;
+      if (status == "succeeded") ++progress.completed;
       if (status == "running" || status == "stopping") ++progress.running;
     }
   }
@@ -135,13 +142,14 @@ std::string FormatProgress(const Progress& progress) {
 }
 
 void PrintExecutionList(const json::value& executions, std::ostream& out) {
-  Table table({"ID", "NAME", "STATUS", "NODES", "COST", "AGE"});
+  // Completed, as in a stop summary: a stopped node is done but did not complete.
+  Table table({"ID", "NAME", "STATUS", "COMPLETED", "COST", "AGE"});
   int64_t now = NowMs();
   if (executions.is_array()) {
     for (const auto& execution : executions.as_array()) {
       Progress progress = ProgressOf(execution);
       table.Add({Text(execution, "executionId"), Text(execution, "name"), progress.status,
-                 std::to_string(progress.done) + "/" + std::to_string(progress.total),
+                 std::to_string(progress.completed) + "/" + std::to_string(progress.total),
                  FormatCost(progress.cost_usd),
                  FormatDuration(now - Int(execution, "createdAt", now))});
     }

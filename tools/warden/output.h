@@ -26,8 +26,10 @@ class Table {
 std::string FormatCost(double usd);
 // "850ms", "5.1s", "2m03s", "1h02m".
 std::string FormatDuration(int64_t ms);
+// Local time with ms: "2025-11-24 16:00:00.123".
+std::string FormatTimestamp(int64_t ms);
 
-// `warden ps`: one line per execution (ID, NAME, STATUS, NODES done/total, COST, AGE).
+// `warden ps`: one line per execution (ID, NAME, STATUS, COMPLETED nodes/total, COST, AGE).
 void PrintExecutionList(const boost::json::value& executions, std::ostream& out);
 // `warden show`: the execution's fields, then a table of its nodes.
 void PrintExecution(const boost::json::value& execution, std::ostream& out);
@@ -39,7 +41,8 @@ std::string FormatEvent(const boost::json::value& event);
 
 // Counts of an execution's nodes for the progress line.
 struct Progress {
-  int done = 0;  // succeeded, failed, skipped, stopped, lost, unkillable
+  int done = 0;       // succeeded, failed, skipped, stopped, lost, unkillable
+  int completed = 0;  // succeeded
   int running = 0;
   int total = 0;
   double cost_usd = 0;
