@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -17,8 +18,15 @@ namespace json = boost::json;
 
 namespace {
 
-// Parses `args` against `options` plus the positional arguments `names` (all required).
-// Prints the usage and returns false on an error.
+// `text` quoted for an error message: at most 64 bytes, anything unprintable as '?'.
+std::string Quoted(std::string_view text) {
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < 64; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    out += std::isprint(c) ? static_cast<char>(c) : '?';
+  }
+  return out + (text.size() > 64 ? "...'" : "'");
+}
 
 // GET or POST `target`; on success parses the JSON body into `body`. Returns -1 when the
 // caller should go on, else the exit status.
@@ -39,9 +47,17 @@ int CallJson(const DaemonClient& client, std::string_view method, const std::str
 
 }  // namespace
 
-bool ParseArgs(const Args& args, po::options_description& options,
-               const std::vector<std::string>& names, po::variables_map& vm,
-               const std::string& usage) {
+bool IsExecutionId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+std::optional<int> ParseArgs(const Args& args, po::options_description& options,
+                             const std::vector<std::string>& names, po::variables_map& vm,
+                             const std::string& usage, std::string_view help_more) {
+  options.add_options()("help,h", "print this help");
   po::options_description all;
   all.add(options);
   po::positional_options_description positional;
@@ -49,23 +65,38 @@ bool ParseArgs(const Args& args, po::options_description& options,
     all.add_options()(name.c_str(), po::value<std::string>()->required());
     positional.add(name.c_str(), 1);
   }
+  auto usage_error = [&](const std::string& message) {
+    std::cerr << "warden: " << message << "\nusage: " << usage << "\n" << options;
+    return kExitUsage;
+  };
   try {
     po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: " << usage << "\n" << options << help_more;
+      return kExitOk;
+    }
     for (const auto& name : names) {
       // Named as the usage line shows it, not as the internal option "--id".
       if (!vm.count(name)) {
         std::string shown = name;
         for (char& c : shown) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        std::cerr << "warden: missing " << shown << "\nusage: " << usage << "\n" << options;
-        return false;
+        return usage_error("missing " + shown);
       }
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "warden: " << e.what() << "\nusage: " << usage << "\n" << options;
-    return false;
+    return usage_error(e.what());
   }
-  return true;
+  // Checked here, not left to the daemon: an empty id would make another route's path
+  // (`/api/executions/` is the list), a '/' another resource.
+  if (vm.count("id") && !IsExecutionId(vm["id"].as<std::string>())) {
+    return usage_error(Quoted(vm["id"].as<std::string>()) +
+                       " is not an execution ID (letters, digits, '-' and '_')");
+  }
+  if (vm.count("node") && vm["node"].as<std::string>().empty()) {
+    return usage_error("'' is not a node ID");
+  }
+  return std::nullopt;
 }
 
 int ReportFailure(const Status& status) {
@@ -99,7 +130,7 @@ int Ps(const DaemonClient& client, const Args& args) {
   options.add_options()("all,a", po::bool_switch(&all), "include ended executions")(
       "json", po::bool_switch(&as_json), "print JSON");
   po::variables_map vm;
-  if (!ParseArgs(args, options, {}, vm, "warden ps [--all] [--json]")) return kExitUsage;
+  if (auto done = ParseArgs(args, options, {}, vm, "warden ps [--all] [--json]")) return *done;
   json::value body;
   std::string target = std::string("/api/executions?state=") + (all ? "all" : "active");
   if (int exit = CallJson(client, "GET", target, "", body); exit >= 0) return exit;
@@ -120,7 +151,7 @@ int Show(const DaemonClient& client, const Args& args) {
   po::options_description options("options");
   options.add_options()("json", po::bool_switch(&as_json), "print JSON");
   po::variables_map vm;
-  if (!ParseArgs(args, options, {"id"}, vm, "warden show ID [--json]")) return kExitUsage;
+  if (auto done = ParseArgs(args, options, {"id"}, vm, "warden show ID [--json]")) return *done;
   json::value body;
   std::string target = "/api/executions/" + UrlEncode(vm["id"].as<std::string>());
   if (int exit = CallJson(client, "GET", target, "", body); exit >= 0) return exit;
@@ -144,9 +175,10 @@ int Stop(const DaemonClient& client, const Args& args) {
       "no-wait", po::bool_switch(&no_wait), "return once the execution is stopping")(
       "json", po::bool_switch(&as_json), "print JSON");
   po::variables_map vm;
-  if (!ParseArgs(args, options, {"id"}, vm,
-                 "warden stop ID [--reason R] [--note T] [--grace-ms N] [--no-wait] [--json]")) {
-    return kExitUsage;
+  if (auto done =
+          ParseArgs(args, options, {"id"}, vm,
+                    "warden stop ID [--reason R] [--note T] [--grace-ms N] [--no-wait] [--json]")) {
+    return *done;
   }
   if (vm.count("grace-ms") && grace_ms < 0) {
     std::cerr << "warden: --grace-ms must not be negative\n";
@@ -179,8 +211,8 @@ int PauseOrResume(const DaemonClient& client, const std::string& action, const A
   po::options_description options("options");
   options.add_options()("json", po::bool_switch(&as_json), "print JSON");
   po::variables_map vm;
-  if (!ParseArgs(args, options, {"id"}, vm, "warden " + action + " ID [--json]")) {
-    return kExitUsage;
+  if (auto done = ParseArgs(args, options, {"id"}, vm, "warden " + action + " ID [--json]")) {
+    return *done;
   }
   json::value body;
   std::string target = "/api/executions/" + UrlEncode(vm["id"].as<std::string>()) + "/" + action;
@@ -200,8 +232,9 @@ int Logs(const DaemonClient& client, const Args& args) {
   options.add_options()("stderr", po::bool_switch(&stderr_stream), "show stderr, not stdout")(
       "json", po::bool_switch(&as_json), "print {\"output\": TEXT}");
   po::variables_map vm;
-  if (!ParseArgs(args, options, {"id", "node"}, vm, "warden logs ID NODE [--stderr] [--json]")) {
-    return kExitUsage;
+  if (auto done =
+          ParseArgs(args, options, {"id", "node"}, vm, "warden logs ID NODE [--stderr] [--json]")) {
+    return *done;
   }
   std::string target = "/api/executions/" + UrlEncode(vm["id"].as<std::string>()) + "/nodes/" +
                        UrlEncode(vm["node"].as<std::string>()) +
@@ -228,8 +261,9 @@ int Events(const DaemonClient& client, const Args& args) {
       "after", po::value(&after), "only events with a greater seq")(
       "json", po::bool_switch(&as_json), "print one JSON object per line");
   po::variables_map vm;
-  if (!ParseArgs(args, options, {"id"}, vm, "warden events ID [--follow] [--after SEQ] [--json]")) {
-    return kExitUsage;
+  if (auto done = ParseArgs(args, options, {"id"}, vm,
+                            "warden events ID [--follow] [--after SEQ] [--json]")) {
+    return *done;
   }
   std::string target = "/api/executions/" + UrlEncode(vm["id"].as<std::string>()) +
                        "/events?after=" + std::to_string(after);

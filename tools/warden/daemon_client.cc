@@ -55,27 +55,86 @@ std::string ErrorMessage(const HttpReply& reply) {
   return text.empty() ? "HTTP " + std::to_string(reply.status) : text;
 }
 
+namespace {
+
+// One request and its whole answer, asynchronously on the io_context it was made with.
+class BeastCall final : public std::enable_shared_from_this<BeastCall> {
+ public:
+  BeastCall(net::io_context& io, std::string socket_path, http::request<http::string_body> request,
+            std::function<void(Result<HttpReply>)> on_reply)
+      : socket_(io),
+        socket_path_(std::move(socket_path)),
+        request_(std::move(request)),
+        on_reply_(std::move(on_reply)) {
+    parser_.body_limit(boost::none);
+  }
+
+  void Run() {
+    socket_.async_connect(net::local::stream_protocol::endpoint(socket_path_),
+                          [self = shared_from_this()](beast::error_code ec) {
+                            if (ec) return self->Fail(ec.message());
+                            self->Send();
+                          });
+  }
+
+ private:
+  void Send() {
+    http::async_write(socket_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Fail(ec.message());
+      http::async_read(self->socket_, self->buffer_, self->parser_,
+                       [self](beast::error_code ec, size_t) { self->OnRead(ec); });
+    });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return Fail("the connection broke: " + ec.message());
+    auto& response = parser_.get();
+    HttpReply reply;
+    reply.status = static_cast<int>(response.result_int());
+    reply.content_type = std::string(response[http::field::content_type]);
+    reply.body = std::move(response.body());
+    Close();
+    on_reply_(std::move(reply));
+  }
+
+  void Fail(const std::string& reason) {
+    Close();
+    on_reply_(CannotConnect(socket_path_, reason));
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  Socket socket_;
+  std::string socket_path_;
+  http::request<http::string_body> request_;
+  beast::flat_buffer buffer_;
+  http::response_parser<http::string_body> parser_;
+  std::function<void(Result<HttpReply>)> on_reply_;
+};
+
+}  // namespace
+
+void DaemonClient::AsyncCall(net::io_context& io, std::string_view method, std::string_view target,
+                             std::string_view body,
+                             std::function<void(Result<HttpReply>)> on_reply) const {
+  std::make_shared<BeastCall>(io, socket_path_, MakeRequest(method, target, body),
+                              std::move(on_reply))
+      ->Run();
+}
+
 Result<HttpReply> DaemonClient::Call(std::string_view method, std::string_view target,
                                      std::string_view body) const {
+  // Blocking socket calls would fail with EINTR when a signal comes (warden run catches
+  // SIGINT and SIGTERM): an event loop of its own waits through signals instead.
   net::io_context io;
-  Socket socket(io);
-  beast::error_code ec;
-  socket.connect(net::local::stream_protocol::endpoint(socket_path_), ec);
-  if (ec) return CannotConnect(socket_path_, ec.message());
-  auto request = MakeRequest(method, target, body);
-  http::write(socket, request, ec);
-  if (ec) return CannotConnect(socket_path_, ec.message());
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(boost::none);
-  http::read(socket, buffer, parser, ec);
-  if (ec) return CannotConnect(socket_path_, "the connection broke: " + ec.message());
-  auto& response = parser.get();
-  HttpReply reply;
-  reply.status = static_cast<int>(response.result_int());
-  reply.content_type = std::string(response[http::field::content_type]);
-  reply.body = std::move(response.body());
-  return reply;
+  std::optional<Result<HttpReply>> result;
+  AsyncCall(io, method, target, body,
+            [&result](Result<HttpReply> reply) { result.emplace(std::move(reply)); });
+  io.run();
+  return std::move(*result);
 }
 
 namespace {

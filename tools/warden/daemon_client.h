@@ -27,9 +27,14 @@ class DaemonClient {
 
   // Sends one request on a new connection and reads the whole answer (blocking). A body is
   // sent as application/json. Unavailable (CannotConnect) when the daemon cannot be reached
-  // or hangs up; the reply otherwise, whatever its status.
+  // or hangs up; the reply otherwise, whatever its status. A signal that arrives meanwhile
+  // does not break the call (it runs on a private io_context, never in a blocking syscall).
   Result<HttpReply> Call(std::string_view method, std::string_view target,
                          std::string_view body = {}) const;
+  // The same without blocking: sends the request on `io` and calls `on_reply` once, on `io`,
+  // with what Call would return.
+  void AsyncCall(boost::asio::io_context& io, std::string_view method, std::string_view target,
+                 std::string_view body, std::function<void(Result<HttpReply>)> on_reply) const;
 
   const std::string& socket_path() const { return socket_path_; }
 

@@ -25,9 +25,9 @@ int Audit(const std::vector<std::string>& args) {
   const bool one_stop = !args.empty() && args.front() == "stop";
   const std::vector<std::string> names =
       one_stop ? std::vector<std::string>{"view", "id"} : std::vector<std::string>{"view"};
-  if (!warden::cli::ParseArgs(args, options, names, vm,
-                              "warden audit stops|orphans|stop ID [--db PATH] [--json]")) {
-    return kExitUsage;
+  if (auto done = warden::cli::ParseArgs(
+          args, options, names, vm, "warden audit stops|orphans|stop ID [--db PATH] [--json]")) {
+    return *done;
   }
   const std::string view = vm["view"].as<std::string>();
   if (db.empty()) db = warden::daemon::DefaultDataDir() + "/warden.db";
@@ -46,7 +46,6 @@ const char kUsage[] =
     "usage: warden [--socket PATH] COMMAND [ARGS] [--json]\n"
     "commands:\n"
     "  run SPEC.json|- [--detach]        run a DAG and follow it until it ends\n"
-    "                                    (exit 0 completed, 1 failed, 2 stopped, 130 Ctrl-C)\n"
     "  ps [--all]                        list active (or all) executions\n"
     "  show ID                           one execution and its nodes\n"
     "  stop ID [--reason R] [--note T] [--grace-ms N] [--no-wait]\n"
@@ -57,7 +56,12 @@ const char kUsage[] =
     "                                    an execution's journal rows\n"
     "  audit stops|orphans [--db PATH]   print an audit view of the journal\n"
     "  audit stop ID [--db PATH]         one stop as a timeline: requests, SIGTERM, SIGKILL, ends\n"
-    "--socket defaults to $WARDEN_SOCKET, else wardend's default socket.\n";
+    "Every command takes --help. --socket defaults to $WARDEN_SOCKET, else wardend's default\n"
+    "socket.\n"
+    "exit status: 0 success; 1 the request failed (run: the execution failed);\n"
+    "  2 run: the execution was stopped; 64 usage error; 65 run: the spec is not JSON or\n"
+    "  wardend refused it; 69 wardend cannot be reached; 130 run: interrupted (Ctrl-C stops\n"
+    "  the execution, a second Ctrl-C kills its nodes at once).\n";
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // `warden run SPEC.json [--detach] [--json]`: creates the execution and follows it through
 // its event stream (never by polling) until it ends. Exit status: 0 completed, 1 failed,
-// 2 stopped, 130 after Ctrl-C (which stops it with reason user_abort), 64 usage, 69 when
+// 2 stopped, 130 after Ctrl-C (which stops it with reason user_abort; a second one kills
+// its nodes at once), 64 usage, 65 a spec that is not JSON or that wardend refuses, 69 when
 // wardend cannot be reached. If wardend goes away mid-run (a crash, a restart), the stream
 // is reopened from the last event seen (after=SEQ) once a daemon answers again, for up to
 // two minutes.
@@ -16,8 +17,10 @@
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "commands.h"
@@ -307,22 +310,65 @@ class Follower {
   bool progress_shown_ = false;
 };
 
-int StopAfterInterrupt(const DaemonClient& client, const std::string& id, bool as_json) {
-  std::cerr << "interrupted: stopping execution " << id << " (user_abort)\n";
+// After the first Ctrl-C (or SIGTERM): asks the daemon to stop the execution (reason
+// user_abort, each node's own grace) and waits for the StopResponse on `io`. A second signal
+// meanwhile joins the stop with graceMs 0, which brings SIGKILL forward for every node; the
+// wait for the result goes on either way. Returns 130, or 69 when the daemon cannot be
+// reached.
+int StopAfterInterrupt(const DaemonClient& client, boost::asio::io_context& io,
+                       boost::asio::signal_set& signals, const std::string& id, bool as_json) {
+  std::cerr << "interrupted: stopping execution " << id
+            << " (user_abort); interrupt again to kill its nodes now\n";
+  const std::string target = "/api/executions/" + UrlEncode(id) + "/stop";
   json::object request;
   request["reason"] = "user_abort";
   request["note"] = "Ctrl-C in warden run";
-  auto reply =
-      client.Call("POST", "/api/executions/" + UrlEncode(id) + "/stop", json::serialize(request));
-  if (!reply.ok()) return ReportFailure(reply.status());
-  if (reply->status != 200) {
-    ReportErrorReply(*reply);
+  std::optional<Result<HttpReply>> result;
+  client.AsyncCall(io, "POST", target, json::serialize(request),
+                   [&result, &signals](Result<HttpReply> reply) {
+                     result.emplace(std::move(reply));
+                     signals.cancel();
+                   });
+  bool killing = false;
+  std::function<void()> wait_for_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec || result) return;
+      if (killing) {
+        std::cerr << "the stop is under way; waiting for its result\n";
+      } else {
+        killing = true;
+        std::cerr << "interrupted again: killing the nodes of execution " << id << " now\n";
+        json::object kill;
+        kill["reason"] = "user_abort";
+        kill["note"] = "second Ctrl-C in warden run";
+        kill["graceMs"] = 0;
+        kill["wait"] = false;  // the first request's answer is the result
+        client.AsyncCall(io, "POST", target, json::serialize(kill),
+                         [&result](Result<HttpReply> reply) {
+                           if (result) return;  // the stop ended first
+                           if (!reply.ok()) {
+                             std::cerr << "warden: " << reply.status().message() << "\n";
+                           } else if (reply->status / 100 != 2) {
+                             std::cerr << "warden: " << ErrorMessage(*reply) << "\n";
+                           }
+                         });
+      }
+      wait_for_signal();
+    });
+  };
+  wait_for_signal();
+  io.restart();
+  io.run();
+  if (!result->ok()) return ReportFailure(result->status());
+  const HttpReply& reply = **result;
+  if (reply.status != 200) {
+    ReportErrorReply(reply);
     return kExitInterrupted;
   }
   boost::system::error_code ec;
-  json::value stop = json::parse(reply->body, ec);
+  json::value stop = json::parse(reply.body, ec);
   if (as_json) {
-    std::cout << reply->body << "\n";
+    std::cout << reply.body << "\n";
   } else if (!ec) {
     PrintStopResult(stop, std::cout);
   }
@@ -351,8 +397,14 @@ int Run(const DaemonClient& client, const Args& args) {
                         "print the execution id and return at once")(
       "json", po::bool_switch(&as_json), "print JSON");
   po::variables_map vm;
-  if (!ParseArgs(args, options, {"spec"}, vm, "warden run SPEC.json|- [--detach] [--json]")) {
-    return kExitUsage;
+  if (auto done = ParseArgs(
+          args, options, {"spec"}, vm, "warden run SPEC.json|- [--detach] [--json]",
+          "SPEC.json is a DAG spec; - reads it from stdin.\n"
+          "exit status: 0 completed, 1 failed, 2 stopped, 64 usage error, 65 the spec is not\n"
+          "JSON or wardend refused it, 69 wardend cannot be reached, 130 interrupted: Ctrl-C\n"
+          "(or SIGTERM) stops the execution (user_abort, each node's grace) and prints the stop\n"
+          "summary; a second Ctrl-C kills its nodes at once.\n")) {
+    return *done;
   }
   auto text = ReadSpec(vm["spec"].as<std::string>());
   if (!text.ok()) {
@@ -363,17 +415,27 @@ int Run(const DaemonClient& client, const Args& args) {
   if (!spec.ok()) {
     std::cerr << "warden: " << vm["spec"].as<std::string>() << ": " << spec.status().message()
               << "\n";
-    return kExitFailed;
+    return kExitDataError;
   }
 
   // Ctrl-C is caught from before the execution exists, so that it is never left running
-  // behind an interrupted client.
+  // behind an interrupted client (a signal that comes during the create waits in the set).
+  // With --detach, Ctrl-C ends the client as usual.
   boost::asio::io_context io;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::signal_set signals(io);
+  if (!detach) {
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+  }
 
   auto reply = client.Call("POST", "/api/executions", *spec);
   if (!reply.ok()) return ReportFailure(reply.status());
-  if (reply->status / 100 != 2) return ReportErrorReply(*reply);
+  if (reply->status / 100 != 2) {
+    ReportErrorReply(*reply);
+    // 400: the spec is invalid; 413: it is over the size limit. Anything else (the journal
+    // is unwritable, the daemon is shutting down) is not the spec's fault.
+    return reply->status == 400 || reply->status == 413 ? kExitDataError : kExitFailed;
+  }
   boost::system::error_code ec;
   json::value created = json::parse(reply->body, ec);
   std::string id = ec ? "" : Id(created);
@@ -390,7 +452,7 @@ int Run(const DaemonClient& client, const Args& args) {
   Follower follower(client, io, id, as_json, CostRates(*spec));
   follower.Start(signals);
   io.run();
-  if (follower.interrupted()) return StopAfterInterrupt(client, id, as_json);
+  if (follower.interrupted()) return StopAfterInterrupt(client, io, signals, id, as_json);
   if (!follower.end().ok()) return ReportFailure(follower.end());
   auto final_reply = client.Call("GET", "/api/executions/" + UrlEncode(id));
   if (!final_reply.ok()) return ReportFailure(final_reply.status());
