@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "daemon_fixture.h"
@@ -316,6 +317,170 @@ TEST_F(WardenCliTest, AMissingArgumentIsNamedAsTheUsageLineShowsIt) {
     EXPECT_EQ(r.err.rfind(want, 0), 0u) << args[0] << ": " << r.err;
     EXPECT_NE(r.err.find("usage: warden " + args[0]), std::string::npos) << r.err;
   }
+}
+
+TEST_F(WardenCliTest, SecondCtrlCKillsTheNodesAtOnceAndRunStillExits130) {
+  // The node ignores SIGTERM and has a grace of 60 s: only SIGKILL ends it early.
+  pid_t run = StartWarden(
+      {"run", WriteFile("t.json", R"({"nodes":[{"id":"t","argv":["sh","-c",)"
+                                  R"("trap '' TERM; echo armed; sleep 120"],"graceMs":60000}]})")});
+  std::string id;
+  ASSERT_TRUE(Eventually([&] {
+    json::value list = Parse(Warden({"ps", "--json"}).out);
+    if (!list.is_array() || list.as_array().empty()) return false;
+    id = Str(list.as_array()[0], "executionId");
+    return Warden({"logs", id, "t"}).out == "armed\n";
+  }));
+  const auto first = std::chrono::steady_clock::now();
+  kill(run, SIGINT);
+  ASSERT_TRUE(Eventually([&] { return Status(id) == "stopping"; }));
+  kill(run, SIGINT);
+  CommandResult r = FinishWarden(run, std::chrono::seconds(20));
+  const auto took = std::chrono::steady_clock::now() - first;
+  EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
+  EXPECT_NE(r.out.find("stopped (user_abort)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("interrupted again: killing the nodes"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("cannot connect"), std::string::npos) << r.err;
+  EXPECT_LT(took, std::chrono::seconds(30)) << "SIGKILL came before the 60 s grace ran out";
+  json::value execution = Show(id);
+  EXPECT_EQ(Str(execution, "status"), "stopped");
+  EXPECT_EQ(Str(execution.at("nodes").at(0), "signal"), "SIGKILL");
+
+  CommandResult rows = Warden({"audit", "stop", id, "--db", data_ + "/warden.db", "--json"});
+  ASSERT_EQ(rows.exit_code, 0) << rows.err;
+  json::value stop = Parse(rows.out);
+  ASSERT_EQ(stop.at("requests").as_array().size(), 2u) << rows.out;
+  const json::value& joined = stop.at("requests").at(1);
+  EXPECT_EQ(joined.at("joined").as_int64(), 1);
+  EXPECT_EQ(joined.at("grace_ms").as_int64(), 0);
+  const json::value& node = stop.at("nodes").at(0);
+  EXPECT_EQ(Str(node, "outcome"), "killed");
+  EXPECT_LT(node.at("sigkill_at").as_int64() - node.at("sigterm_at").as_int64(), 60000);
+}
+
+TEST_F(WardenCliTest, AnEmptyOrMalformedIdIsAUsageErrorThatNamesIt) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"show", ""}, "warden: '' is not an execution ID"},
+      {{"stop", ""}, "warden: '' is not an execution ID"},
+      {{"pause", "a/b"}, "warden: 'a/b' is not an execution ID"},
+      {{"resume", " "}, "warden: ' ' is not an execution ID"},
+      {{"events", "../x"}, "warden: '../x' is not an execution ID"},
+      {{"logs", "", "n"}, "warden: '' is not an execution ID"},
+      {{"logs", "abc", ""}, "warden: '' is not a node ID"},
+      {{"audit", "stop", "x?y", "--db", "/nonexistent"}, "warden: 'x?y' is not an execution ID"},
+  };
+  for (const auto& [args, want] : cases) {
+    CommandResult r = Warden(args);
+    EXPECT_EQ(r.exit_code, 64) << args[0] << ": " << r.out << r.err;
+    EXPECT_EQ(r.err.rfind(want, 0), 0u) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("usage: warden " + args[0]), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << args[0];
+  }
+  CommandResult huge = Warden({"show", std::string(5000, 'a')});
+  EXPECT_EQ(huge.exit_code, 64);
+  EXPECT_LT(huge.err.size(), 1000u) << "a huge id is not echoed whole";
+}
+
+TEST_F(WardenCliTest, EveryCommandHasHelp) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"run", "--help"},
+                                             {"ps", "--help"},
+                                             {"show", "--help"},
+                                             {"stop", "-h"},
+                                             {"pause", "--help"},
+                                             {"resume", "--help"},
+                                             {"logs", "--help"},
+                                             {"events", "--help"},
+                                             {"audit", "--help"},
+                                             {"audit", "stop", "--help"}}) {
+    CommandResult r = Warden(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.out.rfind("usage: warden " + args[0] + " ", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find("--help"), std::string::npos) << r.out;
+    EXPECT_EQ(r.err, "") << args[0];
+  }
+  CommandResult run = Warden({"run", "--help"});
+  EXPECT_NE(run.out.find("65 the spec is not\nJSON or wardend refused it"), std::string::npos)
+      << run.out;
+  CommandResult top = Warden({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  for (const char* code : {" 0 success", " 1 ", " 2 ", " 64 ", " 65 ", " 69 ", " 130 "}) {
+    EXPECT_NE(top.out.find(code), std::string::npos) << code << "\n" << top.out;
+  }
+}
+
+TEST_F(WardenCliTest, ASpecTheDaemonRefusesExits65NotOneLikeAFailedRun) {
+  CommandResult cycle =
+      Warden({"run", WriteFile("c.json", R"({"nodes":[{"id":"a","argv":["x"],"needs":["b"]},)"
+                                         R"({"id":"b","argv":["x"],"needs":["a"]}]})")});
+  EXPECT_EQ(cycle.exit_code, 65) << cycle.err;
+  EXPECT_NE(cycle.err.find("cycle"), std::string::npos) << cycle.err;
+  CommandResult unknown =
+      Warden({"run", WriteFile("u.json", R"({"nodes":[{"id":"a","argv":["true"],"colour":1}]})"),
+              "--detach"});
+  EXPECT_EQ(unknown.exit_code, 65) << unknown.err;
+  CommandResult not_json = Warden({"run", WriteFile("n.json", "nodes: [a]")});
+  EXPECT_EQ(not_json.exit_code, 65) << not_json.err;
+  EXPECT_EQ(Warden({"run", dir_ + "/missing.json"}).exit_code, 64);
+  EXPECT_EQ(Parse(Warden({"ps", "--all", "--json"}).out).as_array().size(), 0u);
+}
+
+TEST_F(WardenCliTest, PsCountsCompletedNodesNotStoppedOnes) {
+  std::string id = RunDetached(R"({"name":"three","nodes":[{"id":"a","argv":["true"]},)"
+                               R"({"id":"b","argv":["sleep","30"],"needs":["a"]},)"
+                               R"({"id":"c","argv":["true"],"needs":["b"]}]})");
+  ASSERT_TRUE(Eventually([&] { return Str(Show(id).at("nodes").at(1), "status") == "running"; }));
+  ASSERT_EQ(Warden({"stop", id}).exit_code, 0);
+  CommandResult ps = Warden({"ps", "--all"});
+  ASSERT_EQ(ps.exit_code, 0) << ps.err;
+  std::istringstream lines(ps.out);
+  std::string header, row;
+  std::getline(lines, header);
+  std::getline(lines, row);
+  EXPECT_NE(header.find("COMPLETED"), std::string::npos) << ps.out;
+  EXPECT_NE(row.find("stopped"), std::string::npos) << ps.out;
+  EXPECT_NE(row.find(" 1/3 "), std::string::npos) << ps.out;
+}
+
+TEST_F(WardenCliTest, AuditStopsShowsLocalTimesAndCutsLongNotes) {
+  std::string id = RunDetached(R"({"nodes":[{"id":"s","argv":["sleep","30"]}]})");
+  ASSERT_TRUE(Eventually([&] { return Status(id) == "running"; }));
+  const std::string note = "a note that goes on " + std::string(130, 'z');
+  ASSERT_EQ(Warden({"stop", id, "--note", note}).exit_code, 0);
+  const std::string db = data_ + "/warden.db";
+  CommandResult json_rows = Warden({"audit", "stops", "--db", db, "--json"});
+  ASSERT_EQ(json_rows.exit_code, 0) << json_rows.err;
+  const json::value rows = Parse(json_rows.out);
+  const json::value& raw = rows.at(0);
+  EXPECT_EQ(Str(raw, "note"), note) << "--json keeps the raw row";
+  const std::string requested_at = std::to_string(raw.at("requested_at").as_int64());
+
+  CommandResult table = Warden({"audit", "stops", "--db", db});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.find(requested_at), std::string::npos) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})")))
+      << table.out;
+  EXPECT_EQ(table.out.find(note), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(note.substr(0, 37) + "..."), std::string::npos) << table.out;
+  // The note column is as wide as its cut cell, 40 characters, not 150.
+  const std::string header = table.out.substr(0, table.out.find('\n'));
+  const size_t note_at = header.find(" note ") + 1;
+  const size_t next_at = header.find_first_not_of(' ', note_at + 4);
+  ASSERT_NE(next_at, std::string::npos) << header;
+  EXPECT_EQ(next_at - note_at, 42u) << header;
+}
+
+TEST_F(WardenCliTest, NotifyLinesWithoutAnEqualsSignAreCountedAsMalformed) {
+  std::string id = RunDetached(
+      R"({"nodes":[{"id":"n","argv":["sh","-c",)"
+      R"("echo no equals sign >&$WARDEN_NOTIFY_FD; echo cost_usd=lots >&$WARDEN_NOTIFY_FD; )"
+      R"(echo cost_usd=0.5 >&$WARDEN_NOTIFY_FD"]}]})");
+  ASSERT_TRUE(Eventually([&] { return Status(id) == "completed"; }));
+  EXPECT_EQ(Show(id).at("costUsd").to_number<double>(), 0.5);
+  HttpResult metrics = Http("GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("\nwarden_malformed_notify_lines_total 2\n"), std::string::npos)
+      << metrics.body;
 }
 
 }  // namespace
