@@ -8,6 +8,8 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
 
+#include "base/json_text.h"
+
 namespace warden::dag {
 namespace {
 
@@ -15,7 +17,7 @@ namespace json = boost::json;
 using boost::system::error_code;
 
 // The handler Boost.JSON's own parser uses (a value_stack fed by every event), plus one set
-// of keys per open object to catch repeats.
+// of keys per open object to catch repeats, and numbers read exactly (JsonNumberToDouble).
 class StrictHandler {
  public:
   static constexpr size_t max_object_size = json::object::max_size();
@@ -68,17 +70,24 @@ class StrictHandler {
     stack_.push_string(s);
     return true;
   }
-  bool on_number_part(json::string_view, error_code&) { return true; }
+  bool on_number_part(json::string_view s, error_code&) {
+    number_.append(s.data(), s.size());
+    return true;
+  }
   bool on_int64(int64_t i, json::string_view, error_code&) {
+    number_.clear();
     stack_.push_int64(i);
     return true;
   }
   bool on_uint64(uint64_t u, json::string_view, error_code&) {
+    number_.clear();
     stack_.push_uint64(u);
     return true;
   }
-  bool on_double(double d, json::string_view, error_code&) {
-    stack_.push_double(d);
+  bool on_double(double d, json::string_view s, error_code&) {
+    number_.append(s.data(), s.size());
+    stack_.push_double(JsonNumberToDouble(number_, d));
+    number_.clear();
     return true;
   }
   bool on_bool(bool b, error_code&) {
@@ -96,6 +105,7 @@ class StrictHandler {
   json::value_stack stack_;
   std::vector<std::unordered_set<std::string>> keys_;  // one per open object
   std::string key_;                                    // the key being read
+  std::string number_;                                 // the number being read
   std::string duplicate_key_;
 };
 

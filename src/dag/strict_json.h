@@ -1,7 +1,10 @@
-// ParseStrictJson: Boost.JSON parsing that also rejects repeated keys in an object.
+// ParseStrictJson: Boost.JSON parsing that also rejects repeated keys in an object, and reads
+// numbers exactly.
 //
 // Boost.JSON keeps the last of repeated keys silently; in a spec that would drop a field
 // (a second "needs" replacing the first) without a word, so the spec parser refuses them.
+// A number with a fraction or an exponent becomes the double nearest to it, as ParseJson
+// (base/json_text.h) reads it, so a `costPerSecondUsd` is journaled as the client wrote it.
 #pragma once
 
 #include <string_view>

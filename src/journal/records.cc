@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "base/json_text.h"
+
 namespace warden::journal {
 
 namespace json = boost::json;
@@ -133,8 +135,9 @@ void Encode(const ExecutionCreated& r, json::object& o) {
   o["name"] = OptionalString(r.name);
   if (r.request_id) o["requestId"] = *r.request_id;
   o["requestedBy"] = r.requested_by;
+  // Parsed and written again, so that the journal spells its numbers as every payload does.
   boost::system::error_code ec;
-  json::value spec = json::parse(r.spec_json, ec);
+  json::value spec = ParseJson(r.spec_json, ec);
   o["spec"] = ec ? json::value(json::object()) : std::move(spec);
 }
 Result<Record> Decode(Reader in, ExecutionCreated*) {
@@ -142,7 +145,7 @@ Result<Record> Decode(Reader in, ExecutionCreated*) {
   r.name = in.OptString("name");
   r.request_id = in.OptString("requestId");
   r.requested_by = in.String("requestedBy");
-  if (const json::object* spec = in.Object("spec")) r.spec_json = json::serialize(*spec);
+  if (in.Object("spec") != nullptr) r.spec_json = SerializeJson(in.object().at("spec"));
   return in.Done(std::move(r));
 }
 
@@ -513,7 +516,7 @@ void EncodeTo(const Record& record, Event& event) {
   json::object o;
   std::visit([&o](const auto& r) { Encode(r, o); }, record);
   event.kind = std::string(KindOf(record));
-  event.payload = json::serialize(o);
+  event.payload = SerializeJson(std::move(o));
 }
 
 Result<Record> DecodeFrom(const Event& event) {
@@ -525,7 +528,7 @@ Result<Record> DecodeFrom(const Event& event) {
     return Status::NotFound("unknown journal kind " + event.kind);
   }
   boost::system::error_code ec;
-  json::value payload = json::parse(event.payload, ec);
+  json::value payload = ParseJson(event.payload, ec);
   if (ec || !payload.is_object()) {
     return Status::Corruption(event.kind + " payload (seq " + std::to_string(event.seq) +
                               ") is not a JSON object");

@@ -121,5 +121,50 @@ TEST(RecordsTest, UnknownFieldsAreIgnored) {
   EXPECT_EQ(std::get<NodeSignalled>(*back).why, "stop");
 }
 
+TEST(RecordsTest, CostsAreWrittenAsShortestDecimalsAndReadBackBitIdentical) {
+  Event e;
+  EncodeTo(ExecutionStopCompleted{"stopped", "user_abort", 0.10198063705999999, 0, 0, 1, 0,
+                                  1764000000000, true},
+           e);
+  EXPECT_EQ(e.payload,
+            R"({"status":"stopped","reason":"user_abort","finalCostUsd":0.10198063705999999,)"
+            R"("nodesCompleted":0,"nodesFailed":0,"nodesTotal":1,"durationMs":0,)"
+            R"("stoppedAt":1764000000000,"journaled":true})");
+  auto back = DecodeFrom(e);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(std::get<ExecutionStopCompleted>(*back).final_cost_usd, 0.10198063705999999);
+
+  EncodeTo(CostReported{0.0}, e);
+  EXPECT_EQ(e.payload, R"({"costUsd":0})");
+  EncodeTo(ExecutionStopped{0.01}, e);
+  EXPECT_EQ(e.payload, R"({"costUsd":0.01})");
+}
+
+TEST(RecordsTest, JournalsWrittenInExponentFormReadBackExactly) {
+  // Boost.JSON's own spelling, as earlier journals hold it.
+  Event e{0, 0, "e1", "", 0, "execution.stopped", R"({"costUsd":1.0198063705999999E-1})"};
+  auto back = DecodeFrom(e);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(std::get<ExecutionStopped>(*back).cost_usd, 0.10198063705999999);
+}
+
+TEST(RecordsTest, TheJournaledSpecSpellsItsNumbersPlainlyAndKeepsThemExact) {
+  Event e;
+  // The spec text as Boost.JSON writes it (1.2005E-2), with a 17-digit cost.
+  EncodeTo(ExecutionCreated{std::nullopt, std::nullopt, "lib",
+                            R"({"maxParallel":1,"nodes":[{"id":"a","argv":["x"],)"
+                            R"("costPerSecondUsd":1.2005E-2},{"id":"b","argv":["x"],)"
+                            R"("costPerSecondUsd":1.0198063705999999E-1}]})"},
+           e);
+  EXPECT_EQ(e.payload, R"({"name":null,"requestedBy":"lib","spec":{"maxParallel":1,"nodes":[)"
+                       R"({"id":"a","argv":["x"],"costPerSecondUsd":0.012005},)"
+                       R"({"id":"b","argv":["x"],"costPerSecondUsd":0.10198063705999999}]}})");
+  auto back = DecodeFrom(e);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(std::get<ExecutionCreated>(*back).spec_json,
+            R"({"maxParallel":1,"nodes":[{"id":"a","argv":["x"],"costPerSecondUsd":0.012005},)"
+            R"({"id":"b","argv":["x"],"costPerSecondUsd":0.10198063705999999}]})");
+}
+
 }  // namespace
 }  // namespace warden::journal
