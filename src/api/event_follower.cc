@@ -1,9 +1,9 @@
 #include "api/event_follower.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/json/serialize.hpp>
 
 #include "api/json_codec.h"
+#include "base/json_text.h"
 
 namespace warden::api {
 
@@ -41,7 +41,7 @@ void EventFollower::OnEvent(const journal::Event& event) {
   // seq 0: an event the failed journal could not record, sent as it happened.
   if (ended_ || (event.seq != 0 && event.seq <= last_seq_)) return;
   if (event.seq != 0) last_seq_ = event.seq;
-  pending_ += boost::json::serialize(EventToJson(event));
+  AppendJson(EventToJson(event), pending_);
   pending_ += '\n';
   if (IsTerminalEventKind(event.kind)) ended_ = true;
   Flush();

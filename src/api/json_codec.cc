@@ -2,7 +2,8 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
+
+#include "base/json_text.h"
 
 namespace warden::api {
 
@@ -81,7 +82,7 @@ json::value EventToJson(const journal::Event& event) {
   o.emplace("attempt", event.attempt == 0 ? json::value(nullptr) : json::value(event.attempt));
   o.emplace("kind", event.kind);
   boost::system::error_code ec;
-  json::value payload = json::parse(event.payload, ec);
+  json::value payload = ParseJson(event.payload, ec);
   o.emplace("payload", ec ? json::value(event.payload) : std::move(payload));
   return o;
 }

@@ -20,8 +20,9 @@ boost::json::value ExecutionToJson(const lifecycle::ExecutionView& execution);
 boost::json::value StopResultToJson(const lifecycle::StopResult& result);
 
 // One journal row with the table's column names: seq, at_ms, execution_id, node_id (null
-// when empty), attempt (null when 0), kind, payload (the parsed object; the raw text as a
-// string if it is not valid JSON).
+// when empty), attempt (null when 0), kind, payload (the parsed object, its numbers read
+// exactly (ParseJson), so that SerializeJson gives back the double the journal holds; the
+// raw text as a string if it is not valid JSON).
 boost::json::value EventToJson(const journal::Event& event);
 
 // True for the kinds that end an execution: execution.stopped, .completed, .failed.

@@ -2,7 +2,6 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +10,7 @@
 #include "api/error_response.h"
 #include "api/event_follower.h"
 #include "api/json_codec.h"
+#include "base/json_text.h"
 #include "process/containment.h"
 
 namespace warden::api {
@@ -23,7 +23,7 @@ namespace {
 Response JsonResponse(int status, const json::value& body) {
   Response response;
   response.status = status;
-  response.body = json::serialize(body);
+  response.body = SerializeJson(body);
   return response;
 }
 

@@ -2,9 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/json/serialize.hpp>
-
 #include "api/error_response.h"
+#include "base/json_text.h"
 
 namespace warden::api {
 namespace {
@@ -26,11 +25,11 @@ TEST(JsonCodecTest, ExecutionHasApiFieldsAndNullsForWhatIsUnknown) {
   killed.pid = 42;
   killed.signal = "SIGKILL";
   view.nodes.push_back(killed);
-  EXPECT_EQ(boost::json::serialize(ExecutionToJson(view)),
+  EXPECT_EQ(SerializeJson(ExecutionToJson(view)),
             R"({"executionId":"e1","name":null,"status":"running","createdAt":10,)"
-            R"("startedAt":11,"endedAt":null,"costUsd":5E-1,"nodes":[{"id":"a",)"
+            R"("startedAt":11,"endedAt":null,"costUsd":0.5,"nodes":[{"id":"a",)"
             R"("status":"stopped","attempt":1,"pid":42,"exitCode":null,"signal":"SIGKILL",)"
-            R"("startedAt":null,"endedAt":null,"costUsd":0E0}]})");
+            R"("startedAt":null,"endedAt":null,"costUsd":0}]})");
 }
 
 TEST(JsonCodecTest, StopResultCarriesSummaryAndJournaledFlag) {
@@ -57,11 +56,24 @@ TEST(JsonCodecTest, EventUsesJournalColumnNamesAndParsedPayload) {
   event.execution_id = "e1";
   event.kind = "execution.started";
   event.payload = R"({"by":"uid:0 pid:1"})";
-  EXPECT_EQ(boost::json::serialize(EventToJson(event)),
+  EXPECT_EQ(SerializeJson(EventToJson(event)),
             R"({"seq":5,"at_ms":1000,"execution_id":"e1","node_id":null,"attempt":null,)"
             R"("kind":"execution.started","payload":{"by":"uid:0 pid:1"}})");
   EXPECT_TRUE(IsTerminalEventKind("execution.completed"));
   EXPECT_FALSE(IsTerminalEventKind("execution.stop_completed"));
+}
+
+TEST(JsonCodecTest, EventPayloadNumbersComeBackAsTheJournalHoldsThem) {
+  journal::Event event;
+  event.seq = 6;
+  event.kind = "cost.reported";
+  event.payload = R"({"costUsd":0.10198063705999999})";
+  EXPECT_EQ(SerializeJson(EventToJson(event).at("payload")), event.payload);
+  EXPECT_EQ(EventToJson(event).at("payload").at("costUsd").as_double(), 0.10198063705999999);
+  // An earlier journal's spelling is read exactly and written the way answers write numbers.
+  event.payload = R"({"costUsd":1.0198063705999999E-1,"zero":0E0})";
+  EXPECT_EQ(SerializeJson(EventToJson(event).at("payload")),
+            R"({"costUsd":0.10198063705999999,"zero":0})");
 }
 
 TEST(ErrorResponseTest, StatusCodesMapToHttpInOnePlace) {
