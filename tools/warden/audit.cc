@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/json_text.h"
 #include "output.h"
 
 namespace warden::cli {
@@ -83,7 +84,7 @@ Status PrintAudit(const std::string& db_path, const std::string& view, bool json
     return Status::IoError("cannot read " + view + " from " + db_path + ": " + e.what());
   }
   if (json) {
-    out << boost::json::serialize(objects) << "\n";
+    out << SerializeJson(objects) << "\n";
     return Status::Ok();
   }
   std::vector<size_t> width(names.size());
@@ -143,7 +144,7 @@ std::string Text(const json::object& row, std::string_view key) {
     number << v->as_double();
     return number.str();
   }
-  return json::serialize(*v);
+  return SerializeJson(*v);
 }
 
 std::optional<int64_t> Int(const json::object& row, std::string_view key) {
@@ -177,7 +178,7 @@ Status PrintStopTimeline(const std::string& db_path, const std::string& id, bool
     body["stop"] = first;
     body["requests"] = requests;
     body["nodes"] = nodes;
-    out << json::serialize(body) << "\n";
+    out << SerializeJson(body) << "\n";
     return Status::Ok();
   }
   const int64_t t0 = Int(first, "requested_at").value_or(0);

@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <iostream>
 
+#include "base/json_text.h"
 #include "output.h"
 
 namespace warden::cli {
@@ -36,7 +35,7 @@ int CallJson(const DaemonClient& client, std::string_view method, const std::str
   if (!reply.ok()) return ReportFailure(reply.status());
   if (reply->status / 100 != 2) return ReportErrorReply(*reply);
   boost::system::error_code ec;
-  body = json::parse(reply->body, ec);
+  body = ParseJson(reply->body, ec);
   if (ec) {
     std::cerr << "warden: wardend answered something that is not JSON: " << ec.message() << "\n";
     return kExitFailed;
@@ -137,7 +136,7 @@ int Ps(const DaemonClient& client, const Args& args) {
   const json::value* executions =
       body.is_object() ? body.as_object().if_contains("executions") : nullptr;
   if (as_json) {
-    std::cout << (executions ? json::serialize(*executions) : "[]") << "\n";
+    std::cout << (executions ? SerializeJson(*executions) : "[]") << "\n";
   } else if (!executions || !executions->is_array() || executions->as_array().empty()) {
     std::cout << (all ? "no executions\n" : "no active executions (warden ps --all lists all)\n");
   } else {
@@ -156,7 +155,7 @@ int Show(const DaemonClient& client, const Args& args) {
   std::string target = "/api/executions/" + UrlEncode(vm["id"].as<std::string>());
   if (int exit = CallJson(client, "GET", target, "", body); exit >= 0) return exit;
   if (as_json) {
-    std::cout << json::serialize(body) << "\n";
+    std::cout << SerializeJson(body) << "\n";
   } else {
     PrintExecution(body, std::cout);
   }
@@ -192,12 +191,12 @@ int Stop(const DaemonClient& client, const Args& args) {
   json::value body;
   HttpReply reply;
   std::string target = "/api/executions/" + UrlEncode(vm["id"].as<std::string>()) + "/stop";
-  if (int exit = CallJson(client, "POST", target, json::serialize(request), body, &reply);
+  if (int exit = CallJson(client, "POST", target, SerializeJson(request), body, &reply);
       exit >= 0) {
     return exit;
   }
   if (as_json) {
-    std::cout << json::serialize(body) << "\n";
+    std::cout << SerializeJson(body) << "\n";
   } else if (reply.status == 202) {
     std::cout << "execution " << vm["id"].as<std::string>() << " is stopping\n";
   } else {
@@ -218,7 +217,7 @@ int PauseOrResume(const DaemonClient& client, const std::string& action, const A
   std::string target = "/api/executions/" + UrlEncode(vm["id"].as<std::string>()) + "/" + action;
   if (int exit = CallJson(client, "POST", target, "", body); exit >= 0) return exit;
   if (as_json) {
-    std::cout << json::serialize(body) << "\n";
+    std::cout << SerializeJson(body) << "\n";
   } else {
     std::cout << "execution " << vm["id"].as<std::string>() << " is " << ProgressOf(body).status
               << "\n";
@@ -245,7 +244,7 @@ int Logs(const DaemonClient& client, const Args& args) {
   if (as_json) {
     json::object o;
     o["output"] = reply->body;
-    std::cout << json::serialize(o) << "\n";
+    std::cout << SerializeJson(o) << "\n";
   } else {
     std::cout << reply->body << std::flush;
   }
@@ -273,7 +272,7 @@ int Events(const DaemonClient& client, const Args& args) {
       return;
     }
     boost::system::error_code ec;
-    json::value event = json::parse(line, ec);
+    json::value event = ParseJson(line, ec);
     std::cout << (ec ? std::string(line) : FormatEvent(event)) << "\n" << std::flush;
   };
   if (!follow) {
@@ -281,7 +280,7 @@ int Events(const DaemonClient& client, const Args& args) {
     if (int exit = CallJson(client, "GET", target, "", body); exit >= 0) return exit;
     const json::value* events = body.is_object() ? body.as_object().if_contains("events") : nullptr;
     if (events && events->is_array()) {
-      for (const auto& event : events->as_array()) print(json::serialize(event));
+      for (const auto& event : events->as_array()) print(SerializeJson(event));
     }
     return kExitOk;
   }

@@ -1,9 +1,10 @@
 #include "output.h"
 
-#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+
+#include "base/json_text.h"
 
 namespace warden::cli {
 
@@ -21,7 +22,7 @@ std::string Text(const json::value& v, std::string_view name) {
   const json::value* f = Field(v, name);
   if (!f) return "-";
   if (f->is_string()) return std::string(f->as_string());
-  return json::serialize(*f);
+  return SerializeJson(*f);
 }
 
 int64_t Int(const json::value& v, std::string_view name, int64_t fallback = 0) {
@@ -208,7 +209,7 @@ void PrintStopResult(const json::value& stop, std::ostream& out) {
 std::string FormatEvent(const json::value& event) {
   std::string node = Text(event, "node_id");
   if (Field(event, "attempt")) node += "#" + Text(event, "attempt");
-  std::string payload = Field(event, "payload") ? json::serialize(*Field(event, "payload")) : "";
+  std::string payload = Field(event, "payload") ? SerializeJson(*Field(event, "payload")) : "";
   return Text(event, "seq") + "  " + LocalTime(Int(event, "at_ms"), true) + "  " + node + "  " +
          Text(event, "kind") + "  " + payload;
 }

@@ -12,8 +12,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +21,7 @@
 #include <optional>
 #include <sstream>
 
+#include "base/json_text.h"
 #include "commands.h"
 #include "dag/strict_json.h"
 #include "output.h"
@@ -62,7 +61,7 @@ Result<std::string> ReadSpec(const std::string& path) {
 std::map<std::string, double> CostRates(const std::string& spec_text) {
   std::map<std::string, double> rates;
   boost::system::error_code ec;
-  json::value spec = json::parse(spec_text, ec);
+  json::value spec = ParseJson(spec_text, ec);
   const json::value* nodes =
       !ec && spec.is_object() ? spec.as_object().if_contains("nodes") : nullptr;
   if (!nodes || !nodes->is_array()) return rates;
@@ -90,7 +89,7 @@ Result<std::string> FillInCwd(const std::string& spec_text) {
   for (json::value& node : nodes->as_array()) {
     if (node.is_object() && !node.as_object().contains("cwd")) node.as_object()["cwd"] = cwd;
   }
-  return json::serialize(*spec);
+  return SerializeJson(*spec);
 }
 
 std::string Id(const json::value& execution) {
@@ -104,7 +103,7 @@ std::string NodeEventLine(const json::value& event) {
   if (!event.is_object()) return "";
   const json::object& e = event.as_object();
   auto text = [&](const json::value* v) {
-    return v && v->is_string() ? std::string(v->as_string()) : v ? json::serialize(*v) : "";
+    return v && v->is_string() ? std::string(v->as_string()) : v ? SerializeJson(*v) : "";
   };
   std::string kind = text(e.if_contains("kind"));
   std::string node = text(e.if_contains("node_id"));
@@ -201,7 +200,7 @@ class Follower {
 
   void OnLine(std::string_view line) {
     boost::system::error_code ec;
-    json::value event = json::parse(line, ec);
+    json::value event = ParseJson(line, ec);
     if (!ec && event.is_object()) {
       const json::value* seq = event.as_object().if_contains("seq");
       if (seq && seq->is_int64()) last_seq_ = std::max(last_seq_, seq->as_int64());
@@ -231,7 +230,7 @@ class Follower {
       auto reply = client_.Call("GET", "/api/executions/" + UrlEncode(id_));
       if (!reply.ok() || reply->status != 200) return;
       boost::system::error_code parse_error;
-      json::value execution = json::parse(reply->body, parse_error);
+      json::value execution = ParseJson(reply->body, parse_error);
       if (parse_error) return;
       progress_ = ProgressOf(execution);
       fetched_at_ = std::chrono::steady_clock::now();
@@ -324,7 +323,7 @@ int StopAfterInterrupt(const DaemonClient& client, boost::asio::io_context& io,
   request["reason"] = "user_abort";
   request["note"] = "Ctrl-C in warden run";
   std::optional<Result<HttpReply>> result;
-  client.AsyncCall(io, "POST", target, json::serialize(request),
+  client.AsyncCall(io, "POST", target, SerializeJson(request),
                    [&result, &signals](Result<HttpReply> reply) {
                      result.emplace(std::move(reply));
                      signals.cancel();
@@ -343,7 +342,7 @@ int StopAfterInterrupt(const DaemonClient& client, boost::asio::io_context& io,
         kill["note"] = "second Ctrl-C in warden run";
         kill["graceMs"] = 0;
         kill["wait"] = false;  // the first request's answer is the result
-        client.AsyncCall(io, "POST", target, json::serialize(kill),
+        client.AsyncCall(io, "POST", target, SerializeJson(kill),
                          [&result](Result<HttpReply> reply) {
                            if (result) return;  // the stop ended first
                            if (!reply.ok()) {
@@ -366,7 +365,7 @@ int StopAfterInterrupt(const DaemonClient& client, boost::asio::io_context& io,
     return kExitInterrupted;
   }
   boost::system::error_code ec;
-  json::value stop = json::parse(reply.body, ec);
+  json::value stop = ParseJson(reply.body, ec);
   if (as_json) {
     std::cout << reply.body << "\n";
   } else if (!ec) {
@@ -378,7 +377,7 @@ int StopAfterInterrupt(const DaemonClient& client, boost::asio::io_context& io,
 int Summarize(const json::value& execution, bool as_json) {
   Progress progress = ProgressOf(execution);
   if (as_json) {
-    std::cout << json::serialize(execution) << "\n";
+    std::cout << SerializeJson(execution) << "\n";
   } else {
     std::cout << "execution " << Id(execution) << " " << progress.status << ": "
               << FormatProgress(progress) << "\n";
@@ -437,7 +436,7 @@ int Run(const DaemonClient& client, const Args& args) {
     return reply->status == 400 || reply->status == 413 ? kExitDataError : kExitFailed;
   }
   boost::system::error_code ec;
-  json::value created = json::parse(reply->body, ec);
+  json::value created = ParseJson(reply->body, ec);
   std::string id = ec ? "" : Id(created);
   if (id.empty()) {
     std::cerr << "warden: wardend's answer has no executionId\n";
@@ -457,7 +456,7 @@ int Run(const DaemonClient& client, const Args& args) {
   auto final_reply = client.Call("GET", "/api/executions/" + UrlEncode(id));
   if (!final_reply.ok()) return ReportFailure(final_reply.status());
   if (final_reply->status != 200) return ReportErrorReply(*final_reply);
-  json::value execution = json::parse(final_reply->body, ec);
+  json::value execution = ParseJson(final_reply->body, ec);
   if (ec) return kExitFailed;
   return Summarize(execution, as_json);
 }
