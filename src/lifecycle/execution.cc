@@ -1,6 +1,7 @@
 #include "lifecycle/execution.h"
 
 #include "base/crash_point.h"
+#include "base/json_text.h"
 #include "dag/spec_writer.h"
 
 #include <signal.h>
@@ -106,7 +107,7 @@ Status Execution::Commit(journal::Durability durability) {
 
 void Execution::RecordCreated(const Requester& requester) {
   Record(journal::ExecutionCreated{spec().name, spec().request_id, requester.name,
-                                   json::serialize(dag::ExecutionSpecToJson(spec()))},
+                                   SerializeJson(dag::ExecutionSpecToJson(spec()))},
          kNoNode, created_at_);
 }
 
@@ -576,7 +577,8 @@ void Execution::FinishStop() {
   outcome.status = state_;
   outcome.execution_id = id_;
   outcome.final_cost_usd = View().cost_usd;
-  outcome.started_at = started_at_.value_or(created_at_);
+  // The contract measures from the start: a stop of an execution that never started took 0.
+  outcome.started_at = started_at_.value_or(*ended_at_);
   outcome.stopped_at = *ended_at_;
   outcome.nodes_total = static_cast<int>(nodes_.size());
   outcome.nodes_succeeded = static_cast<int>(plan_.count(dag::NodeState::kSucceeded));

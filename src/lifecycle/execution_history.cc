@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "base/json_text.h"
 #include "dag/spec_parser.h"
 
 namespace warden::lifecycle {
@@ -129,7 +130,7 @@ Status ExecutionHistory::ApplyCreated(const journal::Event& e, const journal::Ex
     return Status::Corruption("execution " + e.execution_id + ": a second execution.created");
   }
   boost::system::error_code ec;
-  boost::json::value json = boost::json::parse(r.spec_json, ec);
+  boost::json::value json = ParseJson(r.spec_json, ec);
   if (ec) {
     return Status::Corruption("execution " + e.execution_id + ": journaled spec: " + ec.message());
   }

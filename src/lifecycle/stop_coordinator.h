@@ -25,7 +25,7 @@ struct StopOutcome {
   ExecutionState status = ExecutionState::kStopped;  // the state the stop ended in
   std::string execution_id;
   double final_cost_usd = 0;
-  int64_t started_at = 0;  // ms since the epoch; the creation, if it never started
+  int64_t started_at = 0;  // ms since the epoch; stopped_at, if it never started
   int64_t stopped_at = 0;  // ms since the epoch
   int nodes_total = 0;
   int nodes_succeeded = 0;

@@ -234,7 +234,7 @@ void CloseExecution(journal::Journal& journal, RecordWriter& out, const Executio
   // A stop in progress at the crash keeps its reason; a stop recovery made fails the
   // execution, as does a tree that could not be killed or a stop caused by an error.
   const bool ends_failed = reason == "crash_recovery" || reason == "error" || unkillable;
-  const int64_t begun = h.view().started_at.value_or(h.view().created_at);
+  const int64_t begun = h.view().started_at.value_or(at);
   out.Add(
       journal::ExecutionStopCompleted{ends_failed ? "failed" : "stopped", reason, cost, completed,
                                       failed, static_cast<int64_t>(h.view().nodes.size()),

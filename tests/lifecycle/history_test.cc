@@ -122,6 +122,26 @@ TEST_F(HistoryTest, NodeWhoseExitWasUnderWayWhenTheStopCameReadsBackAsItWas) {
   ExpectSameAfterRestart(id);
 }
 
+TEST_F(HistoryTest, EachInstantHasOneValueInTheApiAndTheJournal) {
+  std::string id = Create(Dag({Node("a")}));
+  Settle();
+  manual_clock_.Advance(1500ms);
+  ASSERT_TRUE(runner_->Exit("a", 0));
+  ASSERT_TRUE(RunUntilEnded(id));
+  const ExecutionView view = View(id);
+  auto row = ExecutionRowOf(id);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->created_at, view.created_at);
+  EXPECT_EQ(row->started_at, view.started_at);
+  EXPECT_EQ(row->ended_at, view.ended_at);
+  auto started = EventsOf(id, journal::kind::kNodeStarted);
+  auto exited = EventsOf(id, journal::kind::kNodeExited);
+  ASSERT_EQ(started.size(), 1u);
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_EQ(view.nodes[0].started_at, started[0].at_ms);
+  EXPECT_EQ(view.nodes[0].ended_at, exited[0].at_ms);
+}
+
 TEST_F(HistoryTest, PausedTimeBetweenTwoMomentsCountsAPauseStillInForce) {
   std::string id = Create(Dag({Node("a")}));
   Settle();
