@@ -66,6 +66,11 @@ class FootprintRows:
         time.sleep(3)  # node groups are removed about a second after their node ends
         watched = [(d, d.pid) for d in self.daemons] + \
             [(d, d.keeper) for d in self.daemons if d.keeper]
+        # The reference: the minimal Beast server, idle since its load ended, on the same
+        # Asio (whose reactor never sleeps longer than 5 minutes) with the same read deadline.
+        beast = self.beast.pid if self.beast and self.beast.poll() is None else None
+        if beast:
+            watched.append((None, beast))
         before = {pid: thread_activity(pid) for _, pid in watched}
         start = time.monotonic()
         wakes = {pid: [] for _, pid in watched}  # (seconds into the window, thread, switches)
@@ -96,6 +101,19 @@ class FootprintRows:
             sampler.join()
         after = {pid: thread_activity(pid) for _, pid in watched}
         window = time.monotonic() - start
+
+        def cell(ticks, switches):
+            return f"{ticks} tick{'s' if ticks != 1 else ''}, {switches} switch" + \
+                ("es" if switches != 1 else "")
+        reference = "target: 0, 0"
+        if beast:
+            reference += "; minimal Beast server: " + \
+                cell(*activity_since(before[beast], after[beast]))
+            if wakes[beast]:
+                self.notes.append("Idle window, minimal Beast server (its load ended "
+                                  f"{start - self.beast_last_used:.0f} s before the window): " +
+                                  "; ".join(f"{n} switch{'es' if n != 1 else ''} at {at:.1f} s"
+                                            for at, _, n in wakes[beast]) + ".")
         for d in self.daemons:
             t, s = activity_since(before[d.pid], after[d.pid])
             kt = ks = 0
@@ -103,8 +121,7 @@ class FootprintRows:
                 kt, ks = activity_since(before[d.keeper], after[d.keeper])
             self.table.add("footprint", f"idle {window:.0f} s, wardend {d.describe}: CPU ticks "
                            "and context switches over every thread (warden-keeper apart)",
-                           f"{t} tick{'s' if t != 1 else ''}, {s} switch"
-                           f"{'es' if s != 1 else ''} (keeper: {kt}, {ks})", "target: 0, 0", "",
+                           f"{cell(t, s)} (keeper: {kt}, {ks})", reference, "",
                            f"1 × {window:.0f} s")
             seen = wakes[d.pid] + (wakes[d.keeper] if d.keeper else [])
             if seen:

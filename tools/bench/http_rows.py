@@ -59,7 +59,7 @@ class HttpRows:
                                           str(clients), str(seconds), "0.3"], check=True,
                                          capture_output=True, text=True).stdout
                     result = json.loads(out)
-                    daemon.last_used = time.monotonic()
+                    daemon.last_used = self.beast_last_used = time.monotonic()
                     if result["errors"]:
                         raise BenchError(f"{server} {target}: {result['errors']} errors")
                     results[(name, server)].append(result)
