@@ -22,6 +22,7 @@ LatencyHistogram::LatencyHistogram(std::vector<double> bounds_seconds)
 
 void LatencyHistogram::Observe(std::chrono::nanoseconds duration) {
   double seconds = std::chrono::duration<double>(duration).count();
+  std::lock_guard lock(mu_);
   auto it = std::lower_bound(bounds_.begin(), bounds_.end(), seconds);
   ++buckets_[static_cast<size_t>(it - bounds_.begin())];
   sum_seconds_ += seconds;
@@ -31,6 +32,7 @@ void LatencyHistogram::Observe(std::chrono::nanoseconds duration) {
 void LatencyHistogram::RenderSeries(std::string_view name, std::string_view labels,
                                     std::string& out) const {
   const std::string sep = labels.empty() ? "" : ",";
+  std::lock_guard lock(mu_);
   uint64_t cumulative = 0;
   for (size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += buckets_[i];

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,18 +20,23 @@ class Journal;
 
 namespace warden::api {
 
-// A cumulative histogram with fixed upper bounds, in seconds.
+// A cumulative histogram with fixed upper bounds, in seconds. Thread-safe: the journal's
+// commits are observed on the journal writer's thread.
 class LatencyHistogram {
  public:
   // `bounds_seconds` ascending; +Inf is implicit.
   explicit LatencyHistogram(std::vector<double> bounds_seconds);
   void Observe(std::chrono::nanoseconds duration);
-  uint64_t count() const { return count_; }
+  uint64_t count() const {
+    std::lock_guard lock(mu_);
+    return count_;
+  }
   // Appends the _bucket/_sum/_count lines of metric `name`, each with `labels`
   // (`key="value"`, or empty) first: one series of a histogram whose header is written once.
   void RenderSeries(std::string_view name, std::string_view labels, std::string& out) const;
 
  private:
+  mutable std::mutex mu_;
   std::vector<double> bounds_;
   std::vector<uint64_t> buckets_;  // per bound, not cumulative; the last one is +Inf
   double sum_seconds_ = 0;

@@ -266,8 +266,10 @@ Response RequestHandler::Health() const {
   body["version"] = WARDEN_VERSION;
   body["activeExecutions"] = manager_.active_count();
   body["containment"] = process::ContainmentModeName(manager_.containment());
-  body["journal"] = journal.ok() ? "ok" : "failed";
+  Status busy = journal.ok() ? manager_.journal_busy() : Status::Ok();
+  body["journal"] = !journal.ok() ? "failed" : !busy.ok() ? "busy" : "ok";
   if (!journal.ok()) body["journalError"] = journal.message();
+  if (!busy.ok()) body["journalError"] = busy.message();
   if (shutting_down_) body["shuttingDown"] = true;
   return JsonResponse(200, body);
 }

@@ -190,6 +190,17 @@ Status SchedulePlan::MarkRetry(NodeIndex i) {
   return Status::Ok();
 }
 
+Status SchedulePlan::PutBack(NodeIndex i) {
+  WARDEN_RETURN_IF_ERROR(CheckRunning(i, "PutBack"));
+  if (stopping_) {
+    return Status::Internal("PutBack: node \"" + dag_->node(i).id + "\": the plan is stopping");
+  }
+  WARDEN_RETURN_IF_ERROR(SetState(i, NodeState::kReady));
+  --attempts_[i];
+  ready_.push_front(i);
+  return Status::Ok();
+}
+
 // A node only leaves `pending` once, so each node's dependents are walked at most once here,
 // and never again by MarkSucceeded (a pending node never succeeds): the walk stays within the
 // O(edges) budget of the whole run.

@@ -87,6 +87,10 @@ class SchedulePlan {
   // Running `i` failed and will be tried again: back to ready, queued behind the nodes already
   // ready. Internal error if `i` is not running, has no retries left, or the plan is stopping.
   Status MarkRetry(NodeIndex i);
+  // Running `i` was never launched (the caller could not, for now): back to ready at the
+  // head of the queue, its handout not counted. Internal error if `i` is not running or the
+  // plan is stopping.
+  Status PutBack(NodeIndex i);
 
   // Running `i` was ended by a stop. Marks every pending transitive dependent stopped and
   // returns them. Internal error if `i` is not running.

@@ -62,7 +62,9 @@ Journal::Journal(std::string path, JournalOptions options, std::unique_ptr<SQLit
     : path_(std::move(path)), options_(options), db_(std::move(db)) {}
 
 Journal::~Journal() {
-  for (sqlite3_stmt* stmt : {insert_, begin_, commit_, rollback_}) sqlite3_finalize(stmt);
+  for (sqlite3_stmt* stmt : {insert_, begin_, commit_, rollback_, sync_normal_, sync_full_}) {
+    sqlite3_finalize(stmt);
+  }
 }
 
 Status Journal::Prepare() {
@@ -77,6 +79,8 @@ Status Journal::Prepare() {
       {&begin_, "BEGIN IMMEDIATE"},
       {&commit_, "COMMIT"},
       {&rollback_, "ROLLBACK"},
+      {&sync_normal_, "PRAGMA synchronous = 1"},
+      {&sync_full_, "PRAGMA synchronous = 2"},
   };
   for (auto& s : statements) {
     int rc = sqlite3_prepare_v3(h, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.stmt, nullptr);
@@ -103,6 +107,17 @@ Status Journal::SetSynchronous(int level) {
   return Status::Ok();
 }
 
+Status Journal::SwitchSynchronous(int level) {
+  sqlite3_stmt* stmt = level == 2 ? sync_full_ : sync_normal_;
+  int rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    return Status::IoError("journal " + path_ +
+                           ": setting synchronous: " + sqlite3_errmsg(db_->getHandle()));
+  }
+  return Status::Ok();
+}
+
 Status Journal::FailFrom(const char* what, int rc) {
   sqlite3* h = db_->getHandle();
   std::string message =
@@ -123,6 +138,34 @@ Status Journal::FailFrom(const char* what, int rc) {
 
 Result<int64_t> Journal::Append(std::span<Event> events, Durability durability) {
   std::lock_guard lock(mu_);
+  return AppendLocked(events, durability);
+}
+
+Result<int64_t> Journal::Append(std::span<Event> events, Durability durability,
+                                std::chrono::milliseconds lock_wait) {
+  std::lock_guard lock(mu_);
+  sqlite3* h = db_->getHandle();
+  sqlite3_busy_timeout(h, static_cast<int>(lock_wait.count()));
+  auto r = AppendLocked(events, durability);
+  sqlite3_busy_timeout(h, static_cast<int>(options_.busy_timeout.count()));
+  return r;
+}
+
+Status Journal::ProbeWriteLock(std::chrono::milliseconds lock_wait) {
+  std::lock_guard lock(mu_);
+  if (!failed_.ok()) return failed_;
+  sqlite3* h = db_->getHandle();
+  sqlite3_busy_timeout(h, static_cast<int>(lock_wait.count()));
+  int rc = sqlite3_step(begin_);
+  sqlite3_reset(begin_);
+  sqlite3_busy_timeout(h, static_cast<int>(options_.busy_timeout.count()));
+  if (rc != SQLITE_DONE) return FailFrom("BEGIN", rc);
+  sqlite3_step(rollback_);
+  sqlite3_reset(rollback_);
+  return Status::Ok();
+}
+
+Result<int64_t> Journal::AppendLocked(std::span<Event> events, Durability durability) {
   if (!failed_.ok()) return failed_;
   if (events.empty()) return int64_t{0};
   for (const Event& e : events) {
@@ -130,7 +173,9 @@ Result<int64_t> Journal::Append(std::span<Event> events, Durability durability) 
   }
   const auto began = std::chrono::steady_clock::now();
   if (durability == Durability::kDurable) {
-    if (Status s = SetSynchronous(2); !s.ok()) return failed_ = Status::Unavailable(s.message());
+    if (Status s = SwitchSynchronous(2); !s.ok()) {
+      return failed_ = Status::Unavailable(s.message());
+    }
   }
   // An append that fails without failing the journal (busy, a rejected event) must not leave
   // it fsyncing every later commit: back to NORMAL on those paths too.
@@ -138,7 +183,7 @@ Result<int64_t> Journal::Append(std::span<Event> events, Durability durability) 
     Journal* journal;
     bool armed;
     ~RestoreNormal() {
-      if (armed && journal->failed_.ok()) (void)journal->SetSynchronous(1);
+      if (armed && journal->failed_.ok()) (void)journal->SwitchSynchronous(1);
     }
   } restore{this, durability == Durability::kDurable};
   int64_t now = options_.clock->WallMs();
@@ -181,7 +226,9 @@ Result<int64_t> Journal::Append(std::span<Event> events, Durability durability) 
   if (on_commit_) on_commit_(durability, std::chrono::steady_clock::now() - began);
   if (durability == Durability::kDurable) {
     restore.armed = false;
-    if (Status s = SetSynchronous(1); !s.ok()) return failed_ = Status::Unavailable(s.message());
+    if (Status s = SwitchSynchronous(1); !s.ok()) {
+      return failed_ = Status::Unavailable(s.message());
+    }
   }
   sqlite3_clear_bindings(insert_);
   return events.back().seq;

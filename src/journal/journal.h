@@ -68,6 +68,13 @@ class Journal {
   Result<int64_t> Append(Event& event, Durability durability) {
     return Append(std::span<Event>(&event, 1), durability);
   }
+  // Append, waiting at most `lock_wait` (instead of JournalOptions::busy_timeout) for a lock
+  // held by another connection: the journal writer's retry slice (journal_writer.h).
+  Result<int64_t> Append(std::span<Event> events, Durability durability,
+                         std::chrono::milliseconds lock_wait);
+  // Takes the write lock and gives it back at once, waiting at most `lock_wait`: Ok once
+  // another connection's write transaction has ended; Unavailable while it lasts.
+  Status ProbeWriteLock(std::chrono::milliseconds lock_wait);
 
   // Called after each successful Append with its durability and how long its transaction
   // took (fsync included for kDurable). It runs on the appending thread with the journal's
@@ -114,7 +121,10 @@ class Journal {
  private:
   Journal(std::string path, JournalOptions options, std::unique_ptr<SQLite::Database> db);
   Status Prepare();
-  Status SetSynchronous(int level);           // 1 = NORMAL, 2 = FULL; read back and checked
+  Status SetSynchronous(int level);  // 1 = NORMAL, 2 = FULL; read back and checked
+  // The same through a prepared statement, unchecked: per durable commit.
+  Status SwitchSynchronous(int level);
+  Result<int64_t> AppendLocked(std::span<Event> events, Durability durability);
   Status FailFrom(const char* what, int rc);  // sticky unless rc is SQLITE_BUSY
   // (seq of execution.created, id) of the executions not ended, oldest first.
   Result<std::vector<std::pair<int64_t, std::string>>> NonTerminal() const;
@@ -131,6 +141,8 @@ class Journal {
   sqlite3_stmt* begin_ = nullptr;
   sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* rollback_ = nullptr;
+  sqlite3_stmt* sync_normal_ = nullptr;
+  sqlite3_stmt* sync_full_ = nullptr;
   Status failed_;  // sticky; ok while healthy
   CommitObserver on_commit_;
 };

@@ -94,15 +94,11 @@ void Execution::Record(const journal::Record& record, dag::NodeIndex node, int64
 }
 
 void Execution::Flush(journal::Durability durability) {
-  // A failure is already on stderr and has failed the journal for good: new work is refused
-  // from now on, while what runs is still stopped.
-  (void)Commit(durability);
-}
-
-Status Execution::Commit(journal::Durability durability) {
-  Status s = ctx_.log.Commit(durability);
-  if (!s.ok() && state_ == ExecutionState::kStopping) stop_.JournalFailed();
-  return s;
+  // A failure is on stderr and has failed the journal for good: new work is refused from
+  // now on, while what runs is still stopped.
+  ctx_.log.Commit(durability, [self = shared_from_this()](Status s) {
+    if (!s.ok() && self->state_ == ExecutionState::kStopping) self->stop_.JournalFailed();
+  });
 }
 
 void Execution::RecordCreated(const Requester& requester) {
@@ -214,6 +210,12 @@ bool Execution::HasReady() const {
 
 void Execution::Pump() {
   if (!HasReady()) return;
+  if (ctx_.log.busy()) {
+    // No launch without its write-ahead intent: the manager calls again once the journal
+    // is writable.
+    ctx_.on_waiting_for_slot(id_);
+    return;
+  }
   size_t budget = Budget();
   if (budget == 0 || LaunchReady(budget) == 0) {
     if (HasReady() && plan_.free_slots() > 0) ctx_.on_waiting_for_slot(id_);
@@ -226,24 +228,35 @@ size_t Execution::LaunchReady(size_t budget) {
   // A launch below may stop the execution; it must not finish before every node taken here
   // is accounted for, so MaybeFinish waits for the end of the loop.
   launching_ = true;
+  std::vector<dag::NodeIndex> deferred;  // waiting for a busy journal, in launch order
   for (dag::NodeIndex i : ready) {
-    if (state_ == ExecutionState::kRunning) {
-      Launch(i);
-    } else {
+    if (state_ != ExecutionState::kRunning) {
       // An earlier launch in this loop failed and stopped the execution.
       nodes_[i].attempt = plan_.attempt(i);
       (void)plan_.MarkStopped(i);
       Record(journal::NodeStopped{std::string(StopReasonName(stop_.request().reason))}, i);
+    } else if (!deferred.empty() || !Launch(i)) {
+      deferred.push_back(i);
     }
   }
   launching_ = false;
+  for (auto it = deferred.rbegin(); it != deferred.rend(); ++it) {
+    if (state_ == ExecutionState::kRunning) {
+      (void)plan_.PutBack(*it);  // launched once the journal is writable again
+      nodes_[*it].attempt = plan_.attempt(*it);
+    } else {
+      nodes_[*it].attempt = plan_.attempt(*it);
+      (void)plan_.MarkStopped(*it);
+      Record(journal::NodeStopped{std::string(StopReasonName(stop_.request().reason))}, *it);
+    }
+  }
   Flush(journal::Durability::kCrashSafe);
-  if (HasReady() && Budget() == 0) ctx_.on_waiting_for_slot(id_);
+  if (HasReady() && (Budget() == 0 || !deferred.empty())) ctx_.on_waiting_for_slot(id_);
   MaybeFinish();
-  return ready.size();
+  return ready.size() - deferred.size();
 }
 
-void Execution::Launch(dag::NodeIndex i) {
+bool Execution::Launch(dag::NodeIndex i) {
   NodeRun& run = nodes_[i];
   const dag::NodeSpec& node = dag_->node(i);
   {
@@ -274,12 +287,16 @@ void Execution::Launch(dag::NodeIndex i) {
   process::LaunchCallbacks callbacks;
   // Write-ahead: the intent (cookie, cgroup) is committed before the process exists, so a
   // crash right after the launch still leaves enough to find it.
-  callbacks.on_intent = [this, i, &node](const process::LaunchIntent& intent) {
+  bool journal_busy = false;
+  callbacks.on_intent = [this, i, &node, &journal_busy](const process::LaunchIntent& intent) {
+    const size_t mark = ctx_.log.pending_count();
     Record(journal::NodeIntent{node.argv, node.cwd, intent.cookie.execution_id,
                                intent.cookie.node_id, intent.cookie.attempt, intent.cgroup_path,
                                std::string(process::ContainmentModeName(intent.mode))},
            i);
-    return Commit(journal::Durability::kCrashSafe);
+    Status s = ctx_.log.CommitRequest(mark, journal::Durability::kCrashSafe);
+    journal_busy = !s.ok() && ctx_.log.health().ok();
+    return s;
   };
   callbacks.on_notify = [self, i, attempt](std::string_view key, std::string_view value) {
     if (self->detached_) return;
@@ -294,6 +311,11 @@ void Execution::Launch(dag::NodeIndex i) {
   auto tree = ctx_.runner.Launch(spec, std::move(callbacks));
   if (!tree.ok()) {
     const Status& s = tree.status();
+    if (journal_busy) {
+      // Another connection holds the journal's lock: the intent was withdrawn and nothing
+      // was launched. The node waits for the journal, as it would for a slot.
+      return false;
+    }
     if (s.code() == StatusCode::kUnavailable || !ctx_.log.health().ok()) {
       // The intent could not be journaled (failed, or locked past the busy timeout), so
       // nothing was launched, and without the intent no launch is safe. Stop the execution
@@ -304,7 +326,7 @@ void Execution::Launch(dag::NodeIndex i) {
           Requester{"warden"}, StopReason::kError,
           "the journal is unavailable, cannot launch node " + node.id + ": " + s.message(),
           std::nullopt});
-      return;
+      return true;
     }
     int code = s.code() == StatusCode::kNotFound ? 127 : 126;
     spdlog::warn("execution {} node {} attempt {}: launch failed: {}", id_, node.id, attempt,
@@ -319,7 +341,7 @@ void Execution::Launch(dag::NodeIndex i) {
       self->Pump();
       self->MaybeFinish();
     });
-    return;
+    return true;
   }
   CrashPoint("launch.after_intent");
   run.tree = std::move(*tree);
@@ -333,6 +355,7 @@ void Execution::Launch(dag::NodeIndex i) {
          i);
   run.timeout_left = milliseconds(node.timeout_ms);
   ArmNodeTimer(i);
+  return true;
 }
 
 void Execution::OnNotify(dag::NodeIndex i, std::string_view key, std::string_view value) {
@@ -533,8 +556,11 @@ void Execution::RecordStopRequest(const StopRequest& request, bool joined) {
   Record(journal::ExecutionStopRequested{request.requester.name, request.requester.comm,
                                          std::string(StopReasonName(request.reason)), request.note,
                                          request.grace_ms, joined});
-  // Write-ahead: the request is durable before anything is signalled for it.
-  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_.JournalFailed();
+  // Write-ahead: the request is durable before anything is signalled for it, unless another
+  // connection holds the journal's lock: then the stop goes on at once (safety beats
+  // bookkeeping) and the rows commit later, with the times they happened at.
+  std::optional<Status> s = ctx_.log.CommitBounded(journal::Durability::kDurable);
+  if (s && !s->ok()) stop_.JournalFailed();
 }
 
 void Execution::MaybeFinish() {
@@ -557,7 +583,8 @@ void Execution::MaybeFinish() {
   } else {
     Record(journal::ExecutionFailed{cost, "node_failed"}, kNoNode, *ended_at_);
   }
-  Flush(journal::Durability::kDurable);
+  // The end is on disk before anyone asks (unless the journal is busy: then it follows).
+  (void)ctx_.log.CommitBounded(journal::Durability::kDurable);
 }
 
 void Execution::FinishStop() {
@@ -603,7 +630,10 @@ void Execution::FinishStop() {
   } else {
     Record(journal::ExecutionStopped{r.final_cost_usd}, kNoNode, r.stopped_at);
   }
-  if (!ctx_.log.Commit(journal::Durability::kDurable).ok()) stop_.JournalFailed();
+  // The answer waits for the journal, but not for another connection's lock: then it says
+  // journaled = false, and the rows commit once the lock is gone.
+  std::optional<Status> committed = ctx_.log.CommitBounded(journal::Durability::kDurable);
+  if (!committed || !committed->ok()) stop_.JournalFailed();
   stop_.Deliver(r, ctx_.io);
 }
 
@@ -638,8 +668,10 @@ void Execution::Stop(StopRequest request, ViewCallback accepted, StopCallback do
 
 void Execution::Pause(const Requester& requester, ViewCallback done) {
   auto to = Transition(state_, ExecutionTrigger::kPause, id_);
-  if (!to.ok()) {
-    boost::asio::post(ctx_.io, [done, s = to.status()] { done(s); });
+  Status refused = to.status();
+  if (refused.ok()) refused = ctx_.log.busy_status();
+  if (!refused.ok()) {
+    boost::asio::post(ctx_.io, [done, refused] { done(refused); });
     return;
   }
   state_ = *to;  // holds the scheduler at once
@@ -664,8 +696,16 @@ void Execution::Pause(const Requester& requester, ViewCallback done) {
                             std::string(ExecutionStateName(self->state_)) + " now"));
       return;
     }
+    const size_t mark = self->ctx_.log.pending_count();
+    ExecutionHistory before = self->history_;
     self->Record(journal::ExecutionPaused{requester.name});
-    self->Flush(journal::Durability::kDurable);
+    if (Status c = self->ctx_.log.CommitRequest(mark, journal::Durability::kDurable); !c.ok()) {
+      // Not journaled, so not paused: the caller hears why, the trees go on.
+      self->history_ = std::move(before);
+      self->Unpause();
+      done(Status(c.code(), "pause refused: " + c.message()));
+      return;
+    }
     done(self->View());
   };
   for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {

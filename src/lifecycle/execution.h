@@ -92,7 +92,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void Pump();
   // Slots left under ManagerOptions::max_running.
   size_t Budget() const;
-  void Launch(dag::NodeIndex i);
+  // Launches node `i` (taken from the plan); false when it could not for a busy journal,
+  // and should go back to ready.
+  bool Launch(dag::NodeIndex i);
   void OnExit(dag::NodeIndex i, uint32_t attempt, const process::ExitInfo& info);
   void OnTerminated(dag::NodeIndex i, uint32_t attempt, const process::TerminationReport& r);
   void OnNotify(dag::NodeIndex i, std::string_view key, std::string_view value);
@@ -119,8 +121,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void ArmExecutionTimer();
   void ArmNodeTimer(dag::NodeIndex i);
   void StopClocks();
-  Status Commit(journal::Durability durability);
-  // Commit for transitions whose failure changes nothing here (see execution.cc).
+  // Hands what is queued to the journal writer without waiting: for transitions whose
+  // commit nobody waits for (see execution.cc).
   void Flush(journal::Durability durability);
   // Queues `record` for the next commit, as this execution's (and `node`'s latest attempt's),
   // and applies it to history_. at_ms: when it happened; 0 = now.

@@ -19,9 +19,10 @@ namespace warden::lifecycle {
 struct ExecutionManager::Impl {
   Impl(boost::asio::io_context& io, journal::Journal& journal, process::ProcessRunner& runner,
        ManagerOptions opts)
-      : options(std::move(opts)), journal(journal), log(journal, io), ctx{io,      log,    runner,
-                                                                          options, stats,  0,
-                                                                          nullptr, nullptr} {
+      : options(std::move(opts)),
+        journal(journal),
+        log(journal, io, options.journal_writer),
+        ctx{io, log, runner, options, stats, 0, nullptr, nullptr} {
     std::random_device rd;
     instance_tag = rd() & 0xffffff;
   }
@@ -73,7 +74,8 @@ struct ExecutionManager::Impl {
   // Hands free manager-wide slots to executions waiting for one, one slot per execution in
   // turn (round robin), so a busy execution cannot starve the others.
   void FillSlots() {
-    while (!waiting.empty()) {
+    // No launch while the journal is busy: it calls again once it is writable.
+    while (!waiting.empty() && !log.busy()) {
       size_t cap = options.max_running;
       size_t budget = cap == 0 ? SIZE_MAX : (cap > ctx.running_total ? cap - ctx.running_total : 0);
       if (budget == 0) return;
@@ -117,6 +119,7 @@ ExecutionManager::ExecutionManager(boost::asio::io_context& io, journal::Journal
     : impl_(std::make_unique<Impl>(io, journal, runner, std::move(options))) {
   impl_->ctx.on_slot_freed = [this] { impl_->FillSlots(); };
   impl_->ctx.on_waiting_for_slot = [this](const std::string& id) { impl_->Wait(id); };
+  impl_->log.SetOnWritable([this] { impl_->FillSlots(); });
 }
 
 ExecutionManager::~ExecutionManager() {
@@ -375,6 +378,10 @@ std::vector<size_t> ExecutionManager::CountByState() const {
 ManagerStats ExecutionManager::stats() const { return impl_->stats; }
 
 Status ExecutionManager::journal_health() const { return impl_->log.health(); }
+
+Status ExecutionManager::journal_busy() const { return impl_->log.busy_status(); }
+
+void ExecutionManager::WaitForJournal() { impl_->log.WaitIdle(); }
 
 process::ContainmentMode ExecutionManager::containment() const {
   return impl_->ctx.runner.containment();

@@ -9,6 +9,14 @@
 // owns the io_context and runs it on one thread; the daemon does the same). Completion
 // callbacks are invoked on that thread, never inside the call that registered them.
 //
+// Journal: commits run on the journal writer's thread (journal_writer.h). The event loop
+// waits for one only where a rule says so — a client's create, start, pause or resume is
+// durable before it is acknowledged, a launch's intent is committed before the process
+// exists, a stop request before its signals — and never for another connection's lock
+// beyond journal_writer.lock_bound. While such a lock lasts (busy), requests that start new
+// work answer Unavailable and launches wait; exits, timers and reads go on, and a stop
+// signals at once, its rows committed later with the times they happened at.
+//
 // Journal failure: once the journal has failed, requests that start new work (Create,
 // Start, Resume) answer Unavailable, and an execution that would launch a node is stopped
 // with reason `error`; stops keep working and their results say journaled = false.
@@ -27,6 +35,7 @@
 #include "base/status.h"
 #include "dag/spec.h"
 #include "journal/journal.h"
+#include "journal/journal_writer.h"
 #include "lifecycle/execution_view.h"
 #include "process/process_runner.h"
 
@@ -43,6 +52,9 @@ struct ManagerOptions {
   std::string log_dir;
   uint64_t output_cap_bytes = 16ull << 20;  // per stream and attempt
   const Clock* clock = &SystemClock::Instance();
+  // The journal writer's thread: how long a client's request waits for another
+  // connection's lock before it is refused (lock_bound), and the like.
+  journal::WriterOptions journal_writer;
 };
 
 // Counters for /metrics. Monotonic unless said otherwise.
@@ -140,6 +152,14 @@ class ExecutionManager {
   ManagerStats stats() const;
   // Ok while the journal is writable; otherwise why not.
   Status journal_health() const;
+  // Unavailable, naming the lock, while another connection has held the journal's write
+  // lock past journal_writer.lock_bound: new work is refused meanwhile (what runs goes on,
+  // and stops still signal at once); Ok otherwise.
+  Status journal_busy() const;
+  // Waits until every transition so far is committed (or refused for good), or until the
+  // journal is busy, and hands the events to subscribers: for an embedder about to read the
+  // journal itself, and for tests.
+  void WaitForJournal();
   process::ContainmentMode containment() const;
 
  private:

@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <iterator>
 
 namespace warden::lifecycle {
 
@@ -19,11 +21,22 @@ void LogNotJournaled(const Status& why, const std::vector<journal::Event>& event
 
 }  // namespace
 
+TransitionLog::TransitionLog(journal::Journal& journal, boost::asio::io_context& io,
+                             journal::WriterOptions writer_options)
+    : io_(io), writer_(std::make_unique<journal::JournalWriter>(journal, writer_options)) {
+  writer_->SetOnWritable([this, alive = std::weak_ptr<int>(lifetime_)] {
+    boost::asio::post(io_, [this, alive] {
+      if (alive.expired()) return;
+      if (on_writable_) on_writable_();
+    });
+  });
+}
+
 TransitionLog::~TransitionLog() {
-  retry_timer_.cancel();
-  // Still queued after this: the journal was busy, and there is no later retry.
-  Status s = Commit(journal::Durability::kCrashSafe);
-  LogNotJournaled(s, pending_);
+  Commit(journal::Durability::kCrashSafe);
+  writer_.reset();  // commits what is queued, as far as the journal lets it
+  lifetime_.reset();
+  Drain();
 }
 
 void TransitionLog::Add(std::string execution_id, std::string node_id, int64_t attempt,
@@ -37,49 +50,103 @@ void TransitionLog::Add(std::string execution_id, std::string node_id, int64_t a
   pending_.push_back(std::move(e));
 }
 
-Status TransitionLog::Commit(journal::Durability durability) {
-  if (pending_.empty()) return Status::Ok();
-  // Append stamps at_ms on events that have none, so a retried event keeps its real time.
-  auto r = journal_.Append(pending_, durability);
-  if (!r.ok()) {
-    if (journal_.health().ok()) {
-      ArmRetry();
-      return r.status();
-    }
-    // Safety beats bookkeeping: the daemon goes on stopping what runs, and what it could not
-    // journal is at least on stderr.
-    std::vector<journal::Event> dropped;
-    dropped.swap(pending_);
-    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-    LogNotJournaled(r.status(), dropped);
-    for (auto& e : dropped) {
-      e.seq = 0;
-      if (e.at_ms == 0) e.at_ms = now_ms;
-    }
-    // Subscribers still hear what happened (seq 0: not journaled), so that a follower of an
-    // execution that ends now sees it end.
-    Notify(dropped);
-    return r.status();
+journal::JournalWriter::Ticket TransitionLog::Submit(std::vector<journal::Event> events,
+                                                     journal::Durability durability, Done done,
+                                                     bool wake) {
+  if (!work_) work_.emplace(io_.get_executor());
+  auto ticket = writer_->Submit(
+      std::move(events), durability,
+      [this, alive = std::weak_ptr<int>(lifetime_)] {
+        boost::asio::post(io_, [this, alive] {
+          if (!alive.expired()) Drain();
+        });
+      },
+      wake);
+  in_flight_.push_back(InFlight{ticket, std::move(done)});
+  return ticket;
+}
+
+void TransitionLog::Commit(journal::Durability durability, Done done) {
+  if (pending_.empty()) {
+    if (done) boost::asio::post(io_, [done] { done(Status::Ok()); });
+    return;
   }
   std::vector<journal::Event> batch;
   batch.swap(pending_);
-  Notify(batch);
-  return Status::Ok();
+  Submit(std::move(batch), durability, std::move(done), /*wake=*/true);
 }
 
 Status TransitionLog::CommitRequest(size_t mark, journal::Durability durability) {
-  Status s = Commit(durability);
-  if (!s.ok() && journal_.health().ok() && mark < pending_.size()) {
-    for (auto it = pending_.begin() + static_cast<std::ptrdiff_t>(mark); it != pending_.end();
-         ++it) {
-      spdlog::warn("refused while the journal is busy, withdrawn: {} {}", it->execution_id,
-                   it->kind);
-    }
-    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(mark), pending_.end());
+  mark = std::min(mark, pending_.size());
+  std::vector<journal::Event> request(
+      std::make_move_iterator(pending_.begin() + static_cast<std::ptrdiff_t>(mark)),
+      std::make_move_iterator(pending_.end()));
+  pending_.resize(mark);
+  Status refused = writer_->BusyStatus();
+  if (!pending_.empty()) {
+    std::vector<journal::Event> before;
+    before.swap(pending_);
+    Submit(std::move(before), durability, nullptr, /*wake=*/!refused.ok() || request.empty());
   }
+  if (refused.ok()) {
+    if (request.empty()) return Status::Ok();
+    auto ticket = Submit(std::move(request), durability, nullptr, /*wake=*/true);
+    refused = writer_->Wait(ticket, /*withdraw=*/true).value_or(Status::Ok());
+    Drain();
+    if (!ticket->withdrawn) return refused;
+    request = std::move(ticket->events);
+  }
+  for (const auto& e : request) {
+    spdlog::warn("refused while the journal is busy, withdrawn: {} {}", e.execution_id, e.kind);
+  }
+  return refused;
+}
+
+std::optional<Status> TransitionLog::CommitBounded(journal::Durability durability) {
+  if (pending_.empty()) return Status::Ok();
+  std::vector<journal::Event> batch;
+  batch.swap(pending_);
+  auto ticket = Submit(std::move(batch), durability, nullptr, /*wake=*/true);
+  if (writer_->busy()) return std::nullopt;
+  std::optional<Status> s = writer_->Wait(ticket, /*withdraw=*/false);
+  Drain();
   return s;
+}
+
+void TransitionLog::WaitIdle() {
+  Commit(journal::Durability::kCrashSafe);
+  for (const InFlight& f : in_flight_) {
+    if (!writer_->Wait(f.ticket, /*withdraw=*/false)) break;  // busy: the rest must wait
+  }
+  Drain();
+}
+
+void TransitionLog::Drain() {
+  if (draining_) return;  // a listener committed: the loop below carries on with it
+  draining_ = true;
+  while (!in_flight_.empty() && (!writer_ || writer_->decided(in_flight_.front().ticket))) {
+    InFlight head = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    journal::JournalWriter::Batch& batch = *head.ticket;
+    if (!batch.withdrawn) {
+      if (!batch.status.ok()) {
+        // Safety beats bookkeeping: the daemon goes on stopping what runs, and what it
+        // could not journal is at least on stderr.
+        LogNotJournaled(batch.status, batch.events);
+        const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+        for (auto& e : batch.events) {
+          e.seq = 0;
+          if (e.at_ms == 0) e.at_ms = now_ms;
+        }
+      }
+      Notify(batch.events);
+    }
+    if (head.done) head.done(batch.status);
+  }
+  if (in_flight_.empty()) work_.reset();
+  draining_ = false;
 }
 
 void TransitionLog::Notify(const std::vector<journal::Event>& batch) {
@@ -104,23 +171,7 @@ void TransitionLog::CommitSoon() {
   boost::asio::post(io_, [this, alive = std::weak_ptr<int>(lifetime_)] {
     if (alive.expired()) return;
     commit_posted_ = false;
-    // A failure is on stderr already (failed for good) or retried (busy).
-    (void)Commit(journal::Durability::kCrashSafe);
-  });
-}
-
-void TransitionLog::ArmRetry() {
-  if (retry_armed_) return;
-  retry_armed_ = true;
-  // Each attempt itself waits up to the busy timeout; this short pause only lets the event
-  // loop serve other work in between.
-  retry_timer_.expires_after(std::chrono::milliseconds(20));
-  retry_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;  // cancelled: the log may already be gone
-    retry_armed_ = false;
-    if (Status s = Commit(journal::Durability::kDurable); !s.ok()) {
-      spdlog::warn("journal still unavailable, retrying: {}", s.message());
-    }
+    Commit(journal::Durability::kCrashSafe);
   });
 }
 

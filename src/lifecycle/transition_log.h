@@ -1,6 +1,8 @@
 // TransitionLog: the lifecycle's one way into the journal. Transitions that happen together
-// are queued with Add and written by one Commit (group commit); subscribers see each event
-// once it has committed.
+// are queued with Add and handed to the journal writer's thread by one Commit (group
+// commit); subscribers see each event once it has committed. The event loop waits for a
+// commit only where a rule requires it (a client's request, a launch's write-ahead intent),
+// and never for another connection's lock beyond the writer's lock_bound.
 //
 // Threading: the manager's thread only.
 #pragma once
@@ -12,21 +14,26 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <optional>
 
 #include "base/status.h"
 #include "journal/journal.h"
+#include "journal/journal_writer.h"
 
 namespace warden::lifecycle {
 
 class TransitionLog {
  public:
   using Listener = std::function<void(const journal::Event&)>;
+  using Done = std::function<void(Status)>;
 
-  TransitionLog(journal::Journal& journal, boost::asio::io_context& io)
-      : journal_(journal), io_(io), retry_timer_(io) {}
-  // Commits what is still queued (a CommitSoon not yet run), if the journal takes it.
+  TransitionLog(journal::Journal& journal, boost::asio::io_context& io,
+                journal::WriterOptions writer_options = {});
+  // Commits what is still queued and waits for the writer to finish (at most its drain
+  // limit while another connection holds the lock); what it could not write is logged.
   ~TransitionLog();
   TransitionLog(const TransitionLog&) = delete;
   TransitionLog& operator=(const TransitionLog&) = delete;
@@ -37,31 +44,47 @@ class TransitionLog {
   void Add(std::string execution_id, std::string node_id, int64_t attempt, std::string_view kind,
            std::string payload);
 
-  // Writes every queued event in one transaction and then tells the subscribers. Returns the
-  // journal's error on failure:
-  //  - busy (another connection held the write lock past the busy timeout; the journal is
-  //    still healthy): the events stay queued, ahead of later ones, and a retry is armed, so
-  //    nothing is lost once the lock is released;
-  //  - failed for good: the events are logged to stderr (so an operator still has them),
-  //    handed to the subscribers with seq 0 (not journaled), and dropped.
-  Status Commit(journal::Durability durability);
+  // Hands every queued event to the journal writer as one batch and returns at once. Once
+  // the batch is decided, on this thread: the subscribers hear its events, then `done`
+  // (optional) its outcome. A batch the journal refused for good is logged to stderr and
+  // handed to the subscribers with seq 0 (not journaled), so that a follower of an execution
+  // that ends now sees it end. While another connection holds the lock, the writer keeps
+  // trying: nothing is lost once it is released.
+  void Commit(journal::Durability durability, Done done = nullptr);
 
   // How many events are queued: the mark to pass to CommitRequest, taken before a request's
   // events are added.
   size_t pending_count() const { return pending_.size(); }
-  // Commits a client's request whose events were queued after `mark`. Like Commit, except
-  // when the journal is only busy: then the request is refused, so its events are withdrawn
-  // (a refused create or start must not reach the journal later); the events queued before
-  // `mark` stay for the retry.
+  // Commits a client's request (or a launch's write-ahead intent) whose events were queued
+  // after `mark`, and waits for it. The events before `mark` are committed ahead of it, in
+  // the same transaction when the writer can. When the journal is busy (another connection
+  // has held the lock for the writer's lock_bound), the request is refused: its events are
+  // withdrawn (a refused create or start must not reach the journal later) and the busy
+  // Unavailable is returned; already busy, it is refused without waiting.
   Status CommitRequest(size_t mark, journal::Durability durability);
+
+  // Commits what is queued and waits for it, unless the journal is busy: then returns
+  // nothing at once (or after the writer's lock_bound, when the lock was taken just now) and
+  // the events commit later, with the times they were recorded at. For the write-ahead of a
+  // stop, which must not wait on an operator's lock: safety beats bookkeeping.
+  std::optional<Status> CommitBounded(journal::Durability durability);
 
   // Commits (crash-safe) whatever is queued once the handlers already queued on the
   // io_context have run: the completions of one wake-up, such as the exits of a mass stop,
   // share one transaction. An earlier Commit takes the events with it.
   void CommitSoon();
 
+  // Hands what is queued to the writer and waits until every batch handed over so far is
+  // decided, or until the journal is busy, then hands out the outcomes decided.
+  void WaitIdle();
+
   // Ok while the journal accepts appends.
-  Status health() const { return journal_.health(); }
+  Status health() const { return writer_->journal().health(); }
+  // Unavailable naming the lock while the journal is busy; Ok otherwise.
+  Status busy_status() const { return writer_->BusyStatus(); }
+  bool busy() const { return writer_->busy(); }
+  // Called on this thread when the journal is writable again after being busy.
+  void SetOnWritable(std::function<void()> on_writable) { on_writable_ = std::move(on_writable); }
 
   // Registers `listener` for the committed events of `execution_id`; returns a key for
   // Unsubscribe.
@@ -69,19 +92,30 @@ class TransitionLog {
   void Unsubscribe(uint64_t key);
 
  private:
-  void ArmRetry();
+  struct InFlight {
+    journal::JournalWriter::Ticket ticket;
+    Done done;
+  };
+  journal::JournalWriter::Ticket Submit(std::vector<journal::Event> events,
+                                        journal::Durability durability, Done done, bool wake);
+  // Hands out the outcomes of the decided batches at the head of in_flight_, in order.
+  void Drain();
   void Notify(const std::vector<journal::Event>& batch);  // tells the subscribers
 
-  journal::Journal& journal_;
   boost::asio::io_context& io_;
   std::vector<journal::Event> pending_;
   bool commit_posted_ = false;
   // Posted handlers hold a weak_ptr to this and do nothing once the log is gone.
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
-  boost::asio::steady_timer retry_timer_;
-  bool retry_armed_ = false;
+  // Submitted batches, oldest first; the io_context is kept running while there are any.
+  std::deque<InFlight> in_flight_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  bool draining_ = false;
+  std::function<void()> on_writable_;
   uint64_t next_key_ = 1;
   std::map<uint64_t, std::pair<std::string, Listener>> listeners_;
+  // Last: destroyed first, so its thread's callbacks find everything above still there.
+  std::unique_ptr<journal::JournalWriter> writer_;
 };
 
 }  // namespace warden::lifecycle

@@ -325,7 +325,12 @@ TEST_F(LifecycleTest, StopAllStillStopsEverythingWhenTheJournalHasFailed) {
   EXPECT_TRUE(runner_->RunningNodes().empty());
 }
 
-using LifecycleDeathTest = LifecycleTest;
+// The child re-runs the test from the start ("threadsafe"): a fork of this process would
+// have no journal writer thread.
+class LifecycleDeathTest : public LifecycleTest {
+ protected:
+  LifecycleDeathTest() { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
 
 TEST_F(LifecycleDeathTest, DestroyingTheManagerLeavesNoCallbackBehind) {
   // An embedding program may drop the manager while trees still report to it, and keep
@@ -374,87 +379,6 @@ TEST_F(LifecycleDeathTest, SubscriptionOutlivingItsManagerIsHarmless) {
         std::exit(0);
       },
       ::testing::ExitedWithCode(0), "");
-}
-
-TEST_F(LifecycleTest, OperatorHoldingTheWriteLockPastTheBusyTimeoutLosesNoEvent) {
-  // An operator's sqlite3 shell sits in a write transaction longer than the busy timeout.
-  // Journal::Append then answers Unavailable without failing for good: once the lock is
-  // gone, the journal must still tell the whole story, and node b did not fail to execute.
-  journal::JournalOptions options;
-  options.busy_timeout = 30ms;
-  ReopenJournal(options);
-  std::string id = Create(Dag({Node("a"), Node("b", {"a"})}));
-  Settle();
-  {
-    SQLite::Database shell(journal_->path(), SQLite::OPEN_READWRITE);
-    shell.exec("BEGIN IMMEDIATE");
-    ASSERT_TRUE(runner_->Exit("a", 0));
-    Settle();
-    RunFor(100ms);
-    shell.exec("ROLLBACK");
-  }
-  EXPECT_TRUE(journal_->health().ok()) << "a busy journal has not failed";
-  RunFor(50ms);
-  if (FakeProcessTree* b = runner_->Tree("b"); b != nullptr && !b->finished()) b->Exit(0);
-  if (!lifecycle::IsTerminal(StateOf(id))) StopAndWait(id);
-  ASSERT_TRUE(RunUntilEnded(id));
-
-  EXPECT_NE(NodeOf(id, "b").exit_code, std::optional<int>(126))
-      << "a busy journal is not an executable that cannot run";
-  EXPECT_TRUE(EventsOf(id, journal::kind::kNodeLaunchFailed, "b").empty());
-  EXPECT_EQ(EventsOf(id, journal::kind::kNodeExited, "a").size(), 1u)
-      << "a's exit was dropped from the journal: " << Joined(Kinds(id));
-  auto row = ExecutionRowOf(id);
-  ASSERT_TRUE(row.has_value());
-  EXPECT_EQ(row->status, Name(StateOf(id))) << "the executions view disagrees with Get";
-}
-
-TEST_F(LifecycleTest, RequestsRefusedWhileTheJournalIsBusyLeaveNoTrace) {
-  // The operator's write lock outlasts the busy timeout while a create, a start and a
-  // resume come in. Each is refused (503 over HTTP), and none of them may reach the journal
-  // later through the retry: the audit would show a change nobody was told of.
-  journal::JournalOptions options;
-  options.busy_timeout = 30ms;
-  ReopenJournal(options);
-  std::string idle = Create(Dag({Node("a")}), /*start=*/false);
-  std::string paused = Create(Dag({Node("p")}));
-  Settle();
-  ASSERT_TRUE(PauseAndWait(paused).ok());
-  {
-    SQLite::Database shell(journal_->path(), SQLite::OPEN_READWRITE);
-    shell.exec("BEGIN IMMEDIATE");
-    auto created = manager_->Create(Dag({Node("c")}), lib_, /*start=*/true);
-    EXPECT_EQ(created.status().code(), StatusCode::kUnavailable) << created.status().ToString();
-    auto started = manager_->Start(idle, lib_);
-    EXPECT_EQ(started.status().code(), StatusCode::kUnavailable) << started.status().ToString();
-    std::optional<Result<ExecutionView>> resumed;
-    manager_->Resume(paused, lib_, [&](Result<ExecutionView> r) { resumed = std::move(r); });
-    ASSERT_TRUE(RunUntil([&] { return resumed.has_value(); }));
-    EXPECT_EQ(resumed->status().code(), StatusCode::kUnavailable) << resumed->status().ToString();
-    shell.exec("ROLLBACK");
-  }
-  RunFor(100ms);  // the busy retry has run
-  EXPECT_TRUE(journal_->health().ok());
-  EXPECT_EQ(manager_->List(/*include_ended=*/true)->size(), 2u);
-  EXPECT_EQ(StateOf(idle), ExecutionState::kIdle);
-  EXPECT_TRUE(EventsOf(idle, journal::kind::kExecutionStarted).empty()) << Joined(Kinds(idle));
-  EXPECT_EQ(ExecutionRowOf(idle)->status, "idle");
-  EXPECT_EQ(StateOf(paused), ExecutionState::kPaused);
-  EXPECT_TRUE(EventsOf(paused, journal::kind::kExecutionResumed).empty()) << Joined(Kinds(paused));
-  EXPECT_EQ(ExecutionRowOf(paused)->status, "paused");
-  {
-    SQLite::Database db(journal_->path(), SQLite::OPEN_READONLY);
-    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM executions").getInt(), 2)
-        << "the refused create reached the journal";
-  }
-
-  // Once the lock is gone the same requests work.
-  ASSERT_TRUE(manager_->Start(idle, lib_).ok());
-  ASSERT_TRUE(ResumeAndWait(paused).ok());
-  EXPECT_EQ(EventsOf(idle, journal::kind::kExecutionStarted).size(), 1u);
-  EXPECT_EQ(EventsOf(paused, journal::kind::kExecutionResumed).size(), 1u);
-  StopAndWait(idle);
-  StopAndWait(paused);
 }
 
 }  // namespace

@@ -107,6 +107,9 @@ void LifecycleTest::ReopenJournal(journal::JournalOptions options) {
 void LifecycleTest::Drain() {
   for (int round = 0; round < 10'000; ++round) {
     if (io_.stopped()) io_.restart();
+    // Commits run on the journal writer's thread: what the handlers queued is in the
+    // journal, and its subscribers have heard of it, before the test looks.
+    if (manager_) manager_->WaitForJournal();
     if (io_.poll() == 0) return;
   }
   ADD_FAILURE() << "the io_context never ran dry: a handler re-posts itself forever";
