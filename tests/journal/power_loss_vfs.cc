@@ -297,7 +297,8 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags, int* ou
   if (tracked) {
     lock.lock();
     if (state->off) return SQLITE_IOERR;
-    existed = std::filesystem::exists(name);
+    std::error_code ec;
+    existed = std::filesystem::exists(name, ec);
   }
   int rc = state->real->xOpen(state->real, name, s->real(), flags, out_flags);
   if (rc != SQLITE_OK) {
