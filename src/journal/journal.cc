@@ -26,7 +26,8 @@ std::string ColumnText(SQLite::Statement& q, int index) {
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path, JournalOptions options) {
   std::unique_ptr<SQLite::Database> db;
   try {
-    db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
+                                            /*aBusyTimeoutMs=*/0, options.vfs);
   } catch (const SQLite::Exception& e) {
     return Status::IoError("cannot open journal " + path + ": " + e.what());
   }

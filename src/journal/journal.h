@@ -46,6 +46,9 @@ struct JournalOptions {
   // Reaching it fails the journal like a full disk does.
   int64_t max_page_count = 0;
   const Clock* clock = &SystemClock::Instance();
+  // The registered SQLite VFS to open the file through; empty = SQLite's default. Tests use
+  // it to put a fault-injecting layer under the journal.
+  std::string vfs;
 };
 
 class Journal {
