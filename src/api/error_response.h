@@ -20,6 +20,8 @@ Response ErrorResponse(const Status& status);
 
 // An error that is about HTTP itself rather than Warden's state: 401 unauthorized,
 // 405 method_not_allowed, 415 unsupported_media_type and the like.
+// A byte of `message` that is not part of well-formed UTF-8 (from a request it quotes) is
+// written as U+FFFD, so that the body is valid JSON.
 Response HttpErrorResponse(int http_status, std::string_view code, std::string_view message);
 
 // What an error message quotes of the request (a path, an id, a parameter's value): `text`

@@ -1,6 +1,7 @@
 #include "journal/records.h"
 
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "base/json_text.h"
 
@@ -94,8 +95,10 @@ class Reader {
     if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
       return static_cast<int64_t>(v.as_uint64());
     }
-    if (v.is_double() &&
-        v.as_double() == static_cast<double>(static_cast<int64_t>(v.as_double()))) {
+    // A double with an integral value in int64's range (-2^63 <= d < 2^63); converting one
+    // outside it would be undefined.
+    if (v.is_double() && v.as_double() >= -0x1p63 && v.as_double() < 0x1p63 &&
+        v.as_double() == std::trunc(v.as_double())) {
       return static_cast<int64_t>(v.as_double());
     }
     Bad(key, "an integer");

@@ -358,19 +358,27 @@ bool Execution::Launch(dag::NodeIndex i) {
   return true;
 }
 
-void Execution::OnNotify(dag::NodeIndex i, std::string_view key, std::string_view value) {
-  // An empty key: the node wrote a line that is not key=value (see process_runner.h).
-  if (key.empty()) ++ctx_.stats.malformed_notify_lines;
-  if (key != "cost_usd") return;  // other keys are for future use
+std::optional<double> ParseCostUsd(std::string_view value) {
   double total = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), total);
   if (ec != std::errc() || end != value.data() + value.size() || !std::isfinite(total) ||
       total < 0) {
+    return std::nullopt;
+  }
+  return total;
+}
+
+void Execution::OnNotify(dag::NodeIndex i, std::string_view key, std::string_view value) {
+  // An empty key: the node wrote a line that is not key=value (see process_runner.h).
+  if (key.empty()) ++ctx_.stats.malformed_notify_lines;
+  if (key != "cost_usd") return;  // other keys are for future use
+  std::optional<double> total = ParseCostUsd(value);
+  if (!total) {
     ++ctx_.stats.malformed_notify_lines;
     return;
   }
-  nodes_[i].reported = total;
-  Record(journal::CostReported{total}, i);
+  nodes_[i].reported = *total;
+  Record(journal::CostReported{*total}, i);
   Flush(journal::Durability::kCrashSafe);
 }
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dag/dag.h"
@@ -27,6 +28,10 @@
 #include "process/process_runner.h"
 
 namespace warden::lifecycle {
+
+// The value of a node's `cost_usd=` notify line (api.md): its cost so far in USD, a finite
+// decimal >= 0 and nothing else around it. nullopt for anything else (counted as malformed).
+std::optional<double> ParseCostUsd(std::string_view value);
 
 // What every Execution shares with its manager.
 struct ManagerContext {

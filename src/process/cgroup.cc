@@ -34,13 +34,44 @@ Result<std::string> ReadWhole(const std::filesystem::path& path) {
 
 }  // namespace
 
+CgroupEvents ParseCgroupEvents(std::string_view text) {
+  CgroupEvents events;
+  events.populated = text.find("populated 1") != std::string_view::npos;
+  events.frozen = text.find("frozen 1") != std::string_view::npos;
+  return events;
+}
+
+std::vector<pid_t> ParseCgroupProcs(std::string_view text) {
+  std::vector<pid_t> pids;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    pid_t pid = 0;
+    auto [next, ec] = std::from_chars(p, end, pid);
+    if (ec == std::errc()) pids.push_back(pid);
+    p = next;
+    while (p < end && (*p < '0' || *p > '9')) ++p;
+  }
+  return pids;
+}
+
+bool ProcCgroupNamesGroup(std::string_view text, std::string_view group) {
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    std::string_view line = rest.substr(0, rest.find('\n'));
+    rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+    if (line.substr(0, 4) != "0::/") continue;
+    std::string_view path = line.substr(3);
+    return path.size() > 1 && group.size() >= path.size() &&
+           group.compare(group.size() - path.size(), path.size(), path) == 0;
+  }
+  return false;
+}
+
 Result<CgroupEvents> ReadCgroupEvents(const std::filesystem::path& group) {
   Result<std::string> text = ReadWhole(group / "cgroup.events");
   if (!text.ok()) return text.status();
-  CgroupEvents events;
-  events.populated = text->find("populated 1") != std::string::npos;
-  events.frozen = text->find("frozen 1") != std::string::npos;
-  return events;
+  return ParseCgroupEvents(*text);
 }
 
 Result<CgroupEvents> ReadCgroupEvents(int events_fd) {
@@ -53,27 +84,13 @@ Result<CgroupEvents> ReadCgroupEvents(int events_fd) {
     if (errno == ENODEV || errno == ENOENT) return Status::NotFound("cgroup is gone");
     return Status::FromErrno("read cgroup.events", errno);
   }
-  std::string_view view(text, static_cast<size_t>(n));
-  CgroupEvents events;
-  events.populated = view.find("populated 1") != std::string_view::npos;
-  events.frozen = view.find("frozen 1") != std::string_view::npos;
-  return events;
+  return ParseCgroupEvents(std::string_view(text, static_cast<size_t>(n)));
 }
 
 Result<std::vector<pid_t>> ReadCgroupProcs(const std::filesystem::path& group) {
   Result<std::string> text = ReadWhole(group / "cgroup.procs");
   if (!text.ok()) return text.status();
-  std::vector<pid_t> pids;
-  const char* p = text->data();
-  const char* end = p + text->size();
-  while (p < end) {
-    pid_t pid = 0;
-    auto [next, ec] = std::from_chars(p, end, pid);
-    if (ec == std::errc()) pids.push_back(pid);
-    p = next;
-    while (p < end && (*p < '0' || *p > '9')) ++p;
-  }
-  return pids;
+  return ParseCgroupProcs(*text);
 }
 
 namespace {
@@ -125,19 +142,7 @@ int RemoveCgroupTree(const std::filesystem::path& group) {
 
 bool ProcessInCgroup(pid_t pid, const std::filesystem::path& group) {
   Result<std::string> text = ReadWhole("/proc/" + std::to_string(pid) + "/cgroup");
-  if (!text.ok()) return false;
-  // cgroup v2's line is "0::/PATH", PATH relative to the mount: `group` must end with it.
-  std::string_view rest(*text);
-  while (!rest.empty()) {
-    std::string_view line = rest.substr(0, rest.find('\n'));
-    rest.remove_prefix(std::min(rest.size(), line.size() + 1));
-    if (line.substr(0, 4) != "0::/") continue;
-    std::string_view path = line.substr(3);
-    const std::string full = group.string();
-    return path.size() > 1 && full.size() >= path.size() &&
-           full.compare(full.size() - path.size(), path.size(), path) == 0;
-  }
-  return false;
+  return text.ok() && ProcCgroupNamesGroup(*text, group.string());
 }
 
 Status WriteCgroupFile(const std::filesystem::path& group, std::string_view file,

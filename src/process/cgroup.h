@@ -16,6 +16,17 @@ struct CgroupEvents {
   bool frozen = false;     // the freezer has taken effect
 };
 
+// Parses the text of a cgroup.events file ("populated 1\nfrozen 0\n").
+CgroupEvents ParseCgroupEvents(std::string_view text);
+
+// Parses the text of a cgroup.procs file: the pids, one a line. Whatever is not a number is
+// skipped.
+std::vector<pid_t> ParseCgroupProcs(std::string_view text);
+
+// Whether `text`, a /proc/PID/cgroup file, puts the process in `group` (an absolute path
+// under the cgroup2 mount): its cgroup v2 line "0::/PATH" has a PATH that `group` ends with.
+bool ProcCgroupNamesGroup(std::string_view text, std::string_view group);
+
 // Reads <group>/cgroup.events. NotFound when the group is gone.
 Result<CgroupEvents> ReadCgroupEvents(const std::filesystem::path& group);
 

@@ -1,5 +1,8 @@
 #include "process/process_identity.h"
 
+#include <algorithm>
+#include <charconv>
+
 #include "process/pidfd.h"
 #include "process/proc_stat.h"
 
@@ -19,6 +22,25 @@ std::string_view IdentityMatchName(IdentityMatch match) {
       return "host_rebooted";
   }
   return "unknown";
+}
+
+Cookie ParseEnvironCookie(std::string_view environ) {
+  Cookie cookie;
+  while (!environ.empty()) {
+    std::string_view entry = environ.substr(0, environ.find('\0'));
+    environ.remove_prefix(std::min(environ.size(), entry.size() + 1));
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = entry.substr(0, eq), value = entry.substr(eq + 1);
+    if (key == kEnvExecutionId) cookie.execution_id = value;
+    if (key == kEnvNodeId) cookie.node_id = value;
+    if (key == kEnvAttempt) {
+      int attempt = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), attempt);
+      if (ec == std::errc() && ptr == value.data() + value.size()) cookie.attempt = attempt;
+    }
+  }
+  return cookie;
 }
 
 Result<IdentityMatch> ClassifyIdentity(const ProcessIdentity& identity,

@@ -29,6 +29,11 @@ struct Cookie {
   bool operator==(const Cookie&) const = default;
 };
 
+// Reads the cookie out of the text of a /proc/PID/environ file (NUL-separated NAME=value
+// entries). Missing variables leave their fields empty (attempt 0); so does a
+// WARDEN_ATTEMPT that is not a whole decimal int.
+Cookie ParseEnvironCookie(std::string_view environ);
+
 struct ProcessIdentity {
   std::string boot_id;       // /proc/sys/kernel/random/boot_id when launched
   pid_t pid = 0;             // the node's leader

@@ -93,38 +93,19 @@ std::optional<std::string> ReadAll(const std::filesystem::path& file) {
   }
 }
 
-Cookie ParseCookie(std::string_view environ) {
-  Cookie cookie;
-  while (!environ.empty()) {
-    std::string_view entry = environ.substr(0, environ.find('\0'));
-    environ.remove_prefix(std::min(environ.size(), entry.size() + 1));
-    size_t eq = entry.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string_view key = entry.substr(0, eq), value = entry.substr(eq + 1);
-    if (key == process::kEnvExecutionId) cookie.execution_id = value;
-    if (key == process::kEnvNodeId) cookie.node_id = value;
-    if (key == process::kEnvAttempt) {
-      int attempt = 0;
-      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), attempt);
-      if (ec == std::errc() && ptr == value.data() + value.size()) cookie.attempt = attempt;
-    }
-  }
-  return cookie;
-}
-
 // Reads the cookie in <proc_root>/PID/environ. A process whose main thread has exited while
 // others run has no readable environ of its own: one of its other threads' is read then.
 // nullopt when nothing could be read (the process is exiting, or access is refused).
 std::optional<Cookie> ReadCookie(const std::filesystem::path& proc_root, pid_t pid) {
   const std::filesystem::path dir = proc_root / std::to_string(pid);
   std::optional<std::string> text = ReadAll(dir / "environ");
-  if (text && !text->empty()) return ParseCookie(*text);
+  if (text && !text->empty()) return process::ParseEnvironCookie(*text);
   std::error_code ec;
   for (std::filesystem::directory_iterator it(dir / "task", ec), end; !ec && it != end;
        it.increment(ec)) {
     if (it->path().filename() == std::to_string(pid)) continue;
     std::optional<std::string> other = ReadAll(it->path() / "environ");
-    if (other && !other->empty()) return ParseCookie(*other);
+    if (other && !other->empty()) return process::ParseEnvironCookie(*other);
   }
   // Empty and readable: no environment at all (a kernel thread, or `env -i`).
   if (text) return Cookie{};

@@ -344,6 +344,19 @@ TEST_F(RequestHandlerTest, ACodedBodyIs415NamingTheCodingThatWouldDo) {
   EXPECT_EQ(Call(empty).status, 404);
 }
 
+TEST_F(RequestHandlerTest, BytesThatAreNotUtf8AreQuotedAsReplacementCharacters) {
+  // A lone continuation byte in the path, an overlong "/" (C0 AF), a surrogate (ED A0 80),
+  // a cut sequence: the error quotes each, and its body must still be JSON (UTF-8).
+  for (const std::string& target :
+       {std::string("/ap\x94/health"), std::string("/api/executions/%C0%AF"),
+        std::string("/api/executions/%ED%A0%80"), std::string("/api/executions/\xE2\x80")}) {
+    Response r = Call("GET", target);
+    EXPECT_EQ(r.status, 404) << target;
+    std::string message(Body(r).at("error").at("message").as_string());
+    EXPECT_NE(message.find("\uFFFD"), std::string::npos) << message;
+  }
+}
+
 TEST_F(RequestHandlerTest, AHugeIdOrValueIsQuotedInTheErrorOnlyAsAnExcerpt) {
   const std::string huge(100'000, 'x');
   auto message = [&](const Response& r) {

@@ -103,6 +103,17 @@ TEST(RecordsTest, MistypedFieldAndNonObjectPayloadAreCorruption) {
   EXPECT_EQ(DecodeFrom(e).status().code(), StatusCode::kCorruption);
 }
 
+TEST(RecordsTest, IntegerFieldBeyondInt64IsCorruption) {
+  for (const char* pid : {"1e300", "-1e300", "9223372036854775808.0", "1.5"}) {
+    Event e{0, 0, "", "", 0, "orphan.terminated", std::string(R"({"pid":)") + pid + "}"};
+    EXPECT_EQ(DecodeFrom(e).status().code(), StatusCode::kCorruption) << pid;
+  }
+  Event e{0, 0, "", "", 0, "orphan.terminated", R"({"pid":-9223372036854775808.0})"};
+  auto back = DecodeFrom(e);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(std::get<OrphanTerminated>(*back).pid, INT64_MIN);
+}
+
 TEST(RecordsTest, UnknownKindIsNotFoundSoReadersCanSkipIt) {
   Event e{0, 0, "e1", "", 0, "execution.teleported", "{}"};
   EXPECT_EQ(DecodeFrom(e).status().code(), StatusCode::kNotFound);
