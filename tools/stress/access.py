@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from stress_support import Daemon, call, raw_exchange, log
+from stress_support import Daemon, raw_exchange
 
 # Connects to the socket given as argv[1] as whoever runs it; prints the status, or the error.
 CLIENT = r"""

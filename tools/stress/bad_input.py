@@ -2,14 +2,13 @@
 while /api/health keeps answering and the daemon's memory stays bounded."""
 
 import json
-import os
 import socket
 import sys
 import threading
 import time
 
 from stress_support import (Daemon, HealthProbe, post_request, raw_exchange, rss_kib, fd_count,
-                            sleeper, log)
+                            sleeper)
 
 READ_TIMEOUT_S = 60  # api.md: a connection gets 60 s to send each request
 

@@ -3,7 +3,6 @@ the duration, then the daemon's descriptors, memory, journal and processes are c
 
 import json
 import random
-import socket
 import sqlite3
 import threading
 import time

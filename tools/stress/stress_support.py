@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -363,6 +364,33 @@ class HealthProbe:
             self.worst = max(self.worst, latency)
             self.count += 1
             self._stop.wait(self.interval)
+
+
+def fault_row(section, injected, survived, restart, label=""):
+    yes = {True: "yes", False: "no", None: "n/a"}
+    section.figure(f"{label + ': ' if label else ''}injected {yes[injected]}, survived "
+                   f"{yes[survived]}, needs restart {yes[restart]}")
+
+
+def integrity(db_path):
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+        try:
+            return db.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        return f"error: {e}"
+
+
+def wait_gone(pid, timeout):
+    start = time.monotonic()
+    started = proc_start_time(pid)
+    while time.monotonic() - start < timeout:
+        if proc_start_time(pid) != started or not alive(pid):
+            return time.monotonic() - start
+        time.sleep(0.002)
+    return None
 
 
 def sleeper(seconds=600, node="a", **extra):
