@@ -100,6 +100,7 @@ def run(stress, section):
             section.check("--socket-group lets a member in", got.startswith("HTTP/1.1 200"), got)
             got = accounts.run_client(accounts.outsider, shared.socket)
             section.check("--socket-group keeps a non-member out", got == "PermissionError", got)
+            section.figure(f"socket {oct(mode)} group {accounts.group}")
         tcp(shared, port, section)
     finally:
         section.check("wardend (shared) stops cleanly (exit 0)", shared.stop() == 0)
@@ -137,12 +138,14 @@ def cross_site(d, section):
     execution_id = d.create({"nodes": [{"id": "a", "argv": ["sleep", "600"]}]}).json()[
         "executionId"]
     target = f"/api/executions/{execution_id}/stop"
+    statuses = []
     for content_type in (None, "text/plain", "application/x-www-form-urlencoded",
                          "multipart/form-data; boundary=x"):
         request = (f"POST {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                    + (f"Content-Type: {content_type}\r\n" if content_type else "")
                    + "Content-Length: 0\r\n\r\n").encode()
         r = raw_exchange(d.socket, request)
+        statuses.append(r.status)
         section.check(f"body-less stop with {content_type or 'no'} Content-Type is 415",
                       r.status == 415, repr(r))
     for what, extra in (("Origin of another site", "Origin: http://evil.example\r\n"),
@@ -152,10 +155,13 @@ def cross_site(d, section):
         request = (f"POST {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}"
                    "Content-Type: application/json\r\nContent-Length: 0\r\n\r\n").encode()
         r = raw_exchange(d.socket, request)
+        statuses.append(r.status)
         section.check(f"stop with {what} is 403", r.status == 403 and
                       "cross-site" in r.error()[1], repr(r))
     status = d.execution(execution_id).get("status")
     section.check("no refused request stopped the execution", status == "running", status)
+    section.figure(f"cross-site stops: {statuses.count(415)} x 415, {statuses.count(403)} x 403 "
+                   f"of {len(statuses)}")
     request = (f"POST {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                "Origin: http://localhost\r\nSec-Fetch-Site: same-origin\r\n"
                "Content-Type: application/json\r\nContent-Length: 0\r\n\r\n").encode()
@@ -177,6 +183,7 @@ def node_isolation(d, section, other_user):
         leaked = {fd: t for fd, t in extra.items() if fd not in pipes[:1]}
         section.check("no daemon descriptor leaks into a node (0-2 and the notify pipe)",
                       bool(fds) and not leaked, f"{fds}")
+        section.figure(f"node fds {','.join(sorted(fds, key=int))}")
         return
     secret = "stress-secret-output"
     reader = ("cat \"$0/output/$WARDEN_EXECUTION_ID/a.1.stdout\" >/dev/null 2>&1; echo out=$?; "
