@@ -12,13 +12,21 @@
 
 namespace warden::api {
 
+class ListenerNames;  // request_origin.h
+
 struct Request {
   std::string method;            // "GET", "POST", ... as sent
   std::string target;            // as sent: "/path?query", or absolute "http://host/path?query"
   std::string content_type;      // the Content-Type header; empty when absent
   std::string content_encoding;  // the Content-Encoding header(s), comma-joined; empty when absent
+  std::string host;              // the Host header; empty when absent (HTTP/1.0)
+  std::string origin;            // the Origin header; empty when absent
+  std::string sec_fetch_site;    // the Sec-Fetch-Site header; empty when absent
   std::string body;
   lifecycle::Requester requester;  // who is asking (set by the server from the connection)
+  // The names of the listener the request came in on (request_origin.h); null: any name
+  // (the Unix socket).
+  std::shared_ptr<const ListenerNames> listener;
 };
 
 // A response body produced over time, sent with chunked transfer encoding (the

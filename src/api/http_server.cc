@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "api/error_response.h"
+#include "api/request_origin.h"
 #include "api/token_file.h"
 
 namespace warden::api {
@@ -44,7 +45,8 @@ struct ServerState {
   const ServerOptions options;
   std::optional<net::local::stream_protocol::acceptor> unix_acceptor;
   std::optional<net::ip::tcp::acceptor> tcp_acceptor;
-  std::map<std::string, std::string> tokens;  // TCP only
+  std::map<std::string, std::string> tokens;       // TCP only
+  std::shared_ptr<const ListenerNames> tcp_names;  // the Host names TCP answers to
   std::unordered_set<Session*> sessions;
   bool closing = false;
   std::function<void()> drained;
@@ -245,6 +247,9 @@ class Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(message.target());
     request.content_type = std::string(message[http::field::content_type]);
     request.content_encoding = JoinedField(message, http::field::content_encoding);
+    request.host = std::string(message[http::field::host]);
+    request.origin = JoinedField(message, http::field::origin);
+    request.sec_fetch_site = std::string(message["Sec-Fetch-Site"]);
     request.body = std::move(message.body());
     if (!requester_.name.empty()) {
       request.requester = requester_;
@@ -259,6 +264,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                       "a valid 'Authorization: Bearer TOKEN' header is required"));
       }
       request.requester.name = "token:" + name;
+      request.listener = state_->tcp_names;
     }
     state_->handler.Handle(std::move(request), [self = shared_from_this()](Response response) {
       self->Send(std::move(response));
@@ -550,6 +556,7 @@ Status HttpServer::ServeTcp(const std::string& address, uint16_t port,
                            ec.message());
   }
   state_->tokens = std::move(tokens);
+  state_->tcp_names = std::make_shared<ListenerNames>(ListenerNames::ForTcp(address, port));
   state_->tcp_acceptor.emplace(std::move(acceptor));
   AcceptTcp(state_);
   return Status::Ok();

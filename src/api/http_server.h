@@ -14,7 +14,8 @@
 //
 // Requester: on the Unix socket "uid:UID pid:PID" of the peer (SO_PEERCRED, read at accept);
 // on TCP "token:NAME" from `Authorization: Bearer TOKEN` (a request without a valid token
-// gets 401 and nothing else happens).
+// gets 401 and nothing else happens). A TCP request also carries the listener's own names,
+// against which the handler checks its Host (request_origin.h).
 //
 // Threading: the io thread only. Lifetime: destroy the server (which closes every
 // connection and drops its event stream) before the handler and the manager.

@@ -10,6 +10,7 @@
 #include "api/error_response.h"
 #include "api/event_follower.h"
 #include "api/json_codec.h"
+#include "api/request_origin.h"
 #include "base/json_text.h"
 #include "process/containment.h"
 
@@ -103,8 +104,11 @@ bool IsJson(std::string_view content_type) {
 
 Response NotJson(std::string_view content_type) {
   return HttpErrorResponse(415, "unsupported_media_type",
-                           "the body must be JSON (Content-Type: application/json), not '" +
-                               Excerpt(content_type) + "'");
+                           content_type.empty()
+                               ? std::string("a POST needs Content-Type: application/json "
+                                             "(also with an empty body)")
+                               : "the body must be JSON (Content-Type: application/json), not '" +
+                                     Excerpt(content_type) + "'");
 }
 
 Result<bool> BoolParam(const RequestTarget& target, const std::string& name, bool fallback) {
@@ -178,6 +182,11 @@ RequestHandler::RequestHandler(boost::asio::io_context& io, lifecycle::Execution
 
 void RequestHandler::Handle(Request request, Responder respond) {
   ++metrics_.http_requests;
+  if (auto refusal = RefuseForeignRequest(
+          request, request.listener ? *request.listener : ListenerNames::Any())) {
+    respond(std::move(*refusal));
+    return;
+  }
   if (request.body.size() > options_.max_body_bytes) {
     respond(ErrorResponse(Status::TooLarge(
         "request body of " + std::to_string(request.body.size()) + " bytes is over the limit of " +
@@ -227,13 +236,18 @@ void RequestHandler::Route(const Request& request, const RequestTarget& target,
   if (s.size() == 2 && s[1] == "health") {
     return respond(get ? Health() : MethodNotAllowed(kGetRoute));
   }
+  // Every POST declares a JSON body, also an empty one: a browser can send a form or plain
+  // text to any site without asking first, but not application/json.
+  const bool post_not_json = post && !IsJson(request.content_type);
   if (s.size() == 3 && s[1] == "execute" && s[2] == "stop") {
     if (!post) return respond(MethodNotAllowed(kPostRoute));
+    if (post_not_json) return respond(NotJson(request.content_type));
     return Stop(request, {}, std::move(respond));
   }
   if (s.size() < 2 || s[1] != "executions") return respond(not_found());
   if (s.size() == 2) {
     if (get) return respond(List(target));
+    if (post_not_json) return respond(NotJson(request.content_type));
     if (post) return respond(Create(request, target));
     return respond(MethodNotAllowed(kGetPostRoute));
   }
@@ -244,6 +258,7 @@ void RequestHandler::Route(const Request& request, const RequestTarget& target,
   const bool log = s.size() == 6 && s[3] == "nodes" && s[5] == "log";
   if (s.size() != 3 && !events && !action && !log) return respond(not_found());
   if (!(action ? post : get)) return respond(MethodNotAllowed(action ? kPostRoute : kGetRoute));
+  if (post_not_json) return respond(NotJson(request.content_type));
   if (id.size() > kMaxIdLength) return respond(NoSuchExecution(id));
   if (s.size() == 3) return respond(Get(id));
   if (events) return respond(Events(target, id));
@@ -283,7 +298,6 @@ Response RequestHandler::Metrics() const {
 
 Response RequestHandler::Create(const Request& request, const RequestTarget& target) {
   if (shutting_down_) return ShuttingDown();
-  if (!IsJson(request.content_type)) return NotJson(request.content_type);
   auto start = BoolParam(target, "start", true);
   if (!start.ok()) return ErrorResponse(start.status());
   auto created = manager_.Create(request.body, request.requester, *start);
@@ -332,9 +346,6 @@ void RequestHandler::PauseOrResume(const Request& request, const std::string& id
 }
 
 void RequestHandler::Stop(const Request& request, std::string id, Responder respond) {
-  if (!request.body.empty() && !IsJson(request.content_type)) {
-    return respond(NotJson(request.content_type));
-  }
   auto body = ParseStopBody(request, id.empty());
   if (!body.ok()) return respond(ErrorResponse(body.status()));
   if (id.empty()) id = body->execution_id;

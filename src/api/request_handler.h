@@ -1,7 +1,8 @@
 // RequestHandler: every endpoint of api.md's HTTP API, as a function from Request to
 // Response with no socket in sight (the server in http_server.h does the wire).
 //
-// It validates the request (method, query, Content-Type, body), calls the ExecutionManager
+// It validates the request (where it comes from — Host, Origin, Sec-Fetch-Site, see
+// request_origin.h —, method, query, Content-Type, body), calls the ExecutionManager
 // and turns the answer into api.md's JSON; every failure becomes an error body through
 // ErrorResponse (error_response.h). It never touches processes or SQLite itself: history and
 // journal rows come through the manager too.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "api/request_origin.h"
 #include "fake_process_runner.h"
 #include "journal/journal.h"
 #include "lifecycle/execution_manager.h"
@@ -63,7 +64,7 @@ class RequestHandlerTest : public testing::Test {
     Request request;
     request.method = method;
     request.target = target;
-    request.content_type = body.empty() ? "" : content_type;
+    request.content_type = body.empty() && method != "POST" ? "" : content_type;
     request.body = body;
     return Call(std::move(request));
   }
@@ -299,6 +300,93 @@ TEST_F(RequestHandlerTest, UnknownMethodsAre501AndKnownOnesOnTheWrongRoute405Wit
   EXPECT_EQ(Call("PUT", "/api/executions/x/frobnicate").status, 404) << "no such route at all";
 }
 
+TEST_F(RequestHandlerTest, EveryPostNeedsAJsonContentTypeEvenWithAnEmptyBody) {
+  std::string id = Create(kTwoNodes, "?start=false");
+  for (const char* action : {"start", "pause", "resume", "stop"}) {
+    for (const char* type : {"", "text/plain", "application/x-www-form-urlencoded"}) {
+      Request request;
+      request.method = "POST";
+      request.target = "/api/executions/" + id + "/" + action;
+      request.content_type = type;
+      Response refused = Call(request);
+      EXPECT_EQ(refused.status, 415) << action << " with '" << type << "'";
+      EXPECT_EQ(ErrorCode(refused), "unsupported_media_type");
+    }
+  }
+  Request stop;
+  stop.method = "POST";
+  stop.target = "/api/execute/stop";
+  stop.body = R"({"executionId":")" + id + R"("})";
+  EXPECT_EQ(Call(stop).status, 415);
+  Request create;
+  create.method = "POST";
+  create.target = "/api/executions";
+  create.body = kTwoNodes;
+  EXPECT_EQ(Call(create).status, 415);
+  EXPECT_EQ(StatusOf(id), "idle") << "no refused request changed anything";
+  EXPECT_EQ(Call("POST", "/api/executions/" + id + "/stop").status, 200)
+      << "an empty body with the header is a stop";
+}
+
+TEST_F(RequestHandlerTest, ACrossSiteRequestIs403AndASameOriginOneIsServed) {
+  std::string id = Create(kTwoNodes, "?start=false");
+  auto stop = [&](std::string origin, std::string fetch_site) {
+    Request request;
+    request.method = "POST";
+    request.target = "/api/executions/" + id + "/stop";
+    request.content_type = "application/json";
+    request.host = "localhost:8080";
+    request.origin = std::move(origin);
+    request.sec_fetch_site = std::move(fetch_site);
+    return Call(std::move(request));
+  };
+  for (auto [origin, site] :
+       std::vector<std::pair<std::string, std::string>>{{"http://evil.example", ""},
+                                                        {"null", ""},
+                                                        {"http://localhost:8081", ""},
+                                                        {"", "cross-site"},
+                                                        {"", "same-site"},
+                                                        {"http://localhost:8080", "cross-site"}}) {
+    Response refused = stop(origin, site);
+    EXPECT_EQ(refused.status, 403) << origin << " " << site;
+    EXPECT_EQ(ErrorCode(refused), "forbidden");
+    EXPECT_NE(Body(refused).at("error").at("message").as_string().find("cross-site"),
+              std::string::npos);
+  }
+  EXPECT_EQ(StatusOf(id), "idle");
+  EXPECT_EQ(stop("HTTP://LocalHost:8080", "same-origin").status, 200);
+  std::string other = Create(kTwoNodes, "?start=false");
+  id = other;
+  EXPECT_EQ(stop("", "none").status, 200) << "typed in the address bar";
+}
+
+TEST_F(RequestHandlerTest, AHostThatIsNotTheTcpListenersNameIs421) {
+  auto names = std::make_shared<ListenerNames>(ListenerNames::ForTcp("127.0.0.1", 8080));
+  auto health = [&](std::string host, std::shared_ptr<const ListenerNames> listener) {
+    Request request;
+    request.method = "GET";
+    request.target = "/api/health";
+    request.host = std::move(host);
+    request.listener = std::move(listener);
+    return Call(std::move(request));
+  };
+  for (const char* host :
+       {"127.0.0.1:8080", "localhost:8080", "LOCALHOST:8080", "[::1]:8080", ""}) {
+    EXPECT_EQ(health(host, names).status, 200) << host;
+  }
+  for (const char* host : {"evil.example:8080", "localhost", "127.0.0.1:8081", "10.0.0.1:8080"}) {
+    Response refused = health(host, names);
+    EXPECT_EQ(refused.status, 421) << host;
+    EXPECT_EQ(ErrorCode(refused), "misdirected_request");
+  }
+  EXPECT_EQ(health("evil.example", nullptr).status, 200) << "the Unix socket takes any name";
+  auto any = std::make_shared<ListenerNames>(ListenerNames::ForTcp("0.0.0.0", 8080));
+  EXPECT_EQ(health("10.0.0.1:8080", any).status, 200);
+  EXPECT_EQ(health("rebound.example:8080", any).status, 421);
+  auto v6 = std::make_shared<ListenerNames>(ListenerNames::ForTcp("::1", 9000));
+  EXPECT_EQ(health("[::1]:9000", v6).status, 200);
+}
+
 TEST_F(RequestHandlerTest, AbsoluteFormTargetIsRoutedByItsPath) {
   Response health = Call("GET", "http://wardend/api/health");
   EXPECT_EQ(health.status, 200) << health.body;
@@ -340,6 +428,7 @@ TEST_F(RequestHandlerTest, ACodedBodyIs415NamingTheCodingThatWouldDo) {
   Request empty;
   empty.method = "POST";
   empty.target = "/api/executions/none/stop";
+  empty.content_type = "application/json";
   empty.content_encoding = "gzip";
   EXPECT_EQ(Call(empty).status, 404);
 }

@@ -204,7 +204,11 @@ HttpResult DaemonFixture::Http(const std::string& method, const std::string& tar
   request.target(target);
   request.version(11);
   request.set(http::field::host, "wardend");
-  if (!content_type.empty()) request.set(http::field::content_type, content_type);
+  if (!content_type.empty()) {
+    request.set(http::field::content_type, content_type);
+  } else if (method == "POST") {
+    request.set(http::field::content_type, "application/json");
+  }
   request.body() = body;
   request.prepare_payload();
   http::write(socket, request, ec);

@@ -46,7 +46,8 @@ class DaemonFixture : public ::testing::Test {
   pid_t StartWarden(const std::vector<std::string>& args);
   CommandResult FinishWarden(pid_t pid, std::chrono::seconds timeout = std::chrono::seconds(30));
 
-  // One HTTP request on the socket (raw, so that any header or body can be sent).
+  // One HTTP request on the socket (raw, so that any header or body can be sent). A POST
+  // without `content_type` declares application/json.
   HttpResult Http(const std::string& method, const std::string& target,
                   const std::string& body = "", const std::string& content_type = "");
 

@@ -232,6 +232,7 @@ TEST_F(WardendServingTest, TcpNeedsABearerTokenAndRecordsItsName) {
   close(probe);
   pid_t d = StartDaemon({"--listen", "127.0.0.1:" + std::to_string(port), "--token-file", tokens});
   ASSERT_GT(d, 0);
+  const std::string host = "127.0.0.1:" + std::to_string(port);
   auto raw = [&](const std::string& request) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in), 0);
@@ -242,25 +243,37 @@ TEST_F(WardendServingTest, TcpNeedsABearerTokenAndRecordsItsName) {
     close(fd);
     return answer;
   };
-  std::string denied = raw("GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string denied =
+      raw("GET /api/health HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(denied.rfind("HTTP/1.1 401", 0), 0u) << denied;
   std::string spec = R"({"nodes":[{"id":"s","argv":["sleep","30"]}]})";
-  std::string created =
-      raw("POST /api/executions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-          "Authorization: Bearer s3cret\r\nContent-Type: application/json\r\n"
-          "Content-Length: " +
-          std::to_string(spec.size()) + "\r\n\r\n" + spec);
+  std::string created = raw("POST /api/executions HTTP/1.1\r\nHost: " + host +
+                            "\r\nConnection: close\r\n"
+                            "Authorization: Bearer s3cret\r\nContent-Type: application/json\r\n"
+                            "Content-Length: " +
+                            std::to_string(spec.size()) + "\r\n\r\n" + spec);
   EXPECT_EQ(created.rfind("HTTP/1.1 201", 0), 0u) << created;
   std::string id =
       Parse(created.substr(created.find("\r\n\r\n") + 4)).at("executionId").as_string().c_str();
   std::string stop = "{}";
-  std::string stopped = raw("POST /api/executions/" + id +
-                            "/stop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+  std::string stopped = raw("POST /api/executions/" + id + "/stop HTTP/1.1\r\nHost: " + host +
+                            "\r\nConnection: close\r\n"
                             "Authorization: Bearer s3cret\r\nContent-Type: application/json\r\n"
                             "Content-Length: 2\r\n\r\n{}");
   EXPECT_EQ(stopped.rfind("HTTP/1.1 200", 0), 0u) << stopped;
   CommandResult audit = Warden({"audit", "stops", "--db", data_ + "/warden.db", "--json"});
   EXPECT_NE(audit.out.find("\"requested_by\":\"token:ci\""), std::string::npos) << audit.out;
+  // A name that is not the listener's (DNS rebinding) or a page of another site: refused,
+  // also with the token.
+  std::string rebound =
+      raw("GET /api/health HTTP/1.1\r\nHost: rebound.example:" + std::to_string(port) +
+          "\r\nConnection: close\r\nAuthorization: Bearer s3cret\r\n\r\n");
+  EXPECT_EQ(rebound.rfind("HTTP/1.1 421", 0), 0u) << rebound;
+  std::string cross = raw("POST /api/executions/" + id + "/stop HTTP/1.1\r\nHost: " + host +
+                          "\r\nConnection: close\r\nOrigin: http://evil.example\r\n"
+                          "Authorization: Bearer s3cret\r\nContent-Type: application/json\r\n"
+                          "Content-Length: 0\r\n\r\n");
+  EXPECT_EQ(cross.rfind("HTTP/1.1 403", 0), 0u) << cross;
   EXPECT_EQ(StopDaemon(d), 0);
 }
 

@@ -11,6 +11,7 @@ namespace warden::dag {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 SpecLimits TestLimits() {
   SpecLimits limits;
@@ -133,6 +134,22 @@ TEST(SpecParserTest, TruncatedJsonIsInvalid) {
 TEST(SpecParserTest, TextAfterTheDocumentIsInvalid) {
   EXPECT_THAT(Rejection(R"({"nodes": [{"id": "a", "argv": ["x"]}]} {})"),
               HasSubstr("invalid JSON at line 1, column 41: extra data"));
+}
+
+TEST(SpecParserTest, AStringThatIsNotUtf8IsRejectedNamingItsField) {
+  EXPECT_EQ(Rejection("{\"nodes\": [{\"id\": \"a\", \"argv\": [\"echo\", \"x\xff\"]}]}"),
+            "invalid JSON at line 1, column 43: nodes[0].argv[1]: invalid UTF-8");
+  // An overlong form, a surrogate and a cut sequence are not UTF-8 either.
+  EXPECT_THAT(Rejection("{\"name\": \"\xc0\xaf\", \"nodes\": []}"),
+              HasSubstr("column 11: name: invalid UTF-8"));
+  EXPECT_THAT(Rejection("{\"nodes\": [{\"id\": \"a\", \"argv\": [\"x\"], \"env\": {\"K\": "
+                        "\"\xed\xa0\x80\"}}]}"),
+              HasSubstr("nodes[0].env.K: invalid UTF-8"));
+  EXPECT_THAT(Rejection("{\"nodes\": [{\"id\": \"a\"}, {\"id\": \"\xe2\x82\"}]}"),
+              HasSubstr("nodes[1].id: invalid UTF-8"));
+  // Well-formed UTF-8 is a string like any other.
+  EXPECT_THAT(Rejection("{\"name\": \"caf\xc3\xa9 \xf0\x9f\x98\x80\", \"nodes\": []}"),
+              Not(HasSubstr("UTF-8")));
 }
 
 TEST(SpecParserTest, RepeatedKeyInANodeIsRejectedWithItsPosition) {

@@ -25,7 +25,8 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
     def call(self, method, target, body=None):
         """One request; returns (status, body bytes)."""
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = {"Content-Type": "application/json"} if body is not None or method == "POST" \
+            else {}
         self.request(method, target, body=body, headers=headers)
         response = self.getresponse()
         return response.status, response.read()
