@@ -159,6 +159,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     closed_ = true;
     body_stream_.reset();
+    // A deadline left armed would wake the daemon once more, up to a minute after the
+    // connection has gone.
+    stream_.expires_never();
     beast::error_code ec;
     stream_.socket().shutdown(Protocol::socket::shutdown_both, ec);
     stream_.close();

@@ -1,6 +1,7 @@
 #include "journal/journal.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <string>
@@ -119,6 +120,32 @@ Status Journal::SwitchSynchronous(int level) {
   return Status::Ok();
 }
 
+void Journal::CheckWal() {
+  const std::string wal = path_ + "-wal";
+  struct stat st {};
+  if (::stat(wal.c_str(), &st) == 0 &&
+      (wal_ino_ == 0 || (st.st_ino == wal_ino_ && st.st_dev == wal_dev_))) {
+    wal_ino_ = st.st_ino;
+    wal_dev_ = st.st_dev;
+    return;
+  }
+  // Another program deleted (or replaced) the WAL this connection writes into: the commits
+  // in it would be lost at the next crash or close. A checkpoint copies them into the
+  // database file while the connection still holds the deleted file open. From here on the
+  // journal is failed, so nothing more goes into a file nobody will read.
+  int frames = -1, copied = -1;
+  int rc = sqlite3_wal_checkpoint_v2(db_->getHandle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &frames,
+                                     &copied);
+  std::string saved = rc == SQLITE_OK && frames == copied
+                          ? "every commit was saved into the database file by a checkpoint"
+                          : std::string("the checkpoint that would save its commits failed (") +
+                                sqlite3_errstr(rc) +
+                                "): those since the last checkpoint may be lost";
+  failed_ = Status::Unavailable("journal " + path_ + ": its WAL file " + wal +
+                                " was deleted or replaced by another program; " + saved +
+                                "; restart the daemon to go on");
+}
+
 Status Journal::FailFrom(const char* what, int rc) {
   sqlite3* h = db_->getHandle();
   std::string message =
@@ -224,6 +251,7 @@ Result<int64_t> Journal::AppendLocked(std::span<Event> events, Durability durabi
   }
   rc = step(commit_);
   if (rc != SQLITE_DONE) return FailFrom("COMMIT", rc);
+  CheckWal();
   if (on_commit_) on_commit_(durability, std::chrono::steady_clock::now() - began);
   if (durability == Durability::kDurable) {
     restore.armed = false;

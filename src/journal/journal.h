@@ -5,14 +5,16 @@
 // also fsyncs the WAL (synchronous=FULL for that commit), which makes it, and every commit
 // before it, survive power loss: use it for changes acknowledged to a client.
 //
-// Failure: a commit that fails for any reason but a lock held past the busy timeout puts the
-// journal in a sticky failed state: the state on disk is unknown, so every later Append
+// Failure: a commit that fails for any reason but a lock held past the busy timeout, or a
+// WAL file deleted by another program (seen at the next commit), puts the journal in a
+// sticky failed state: the state on disk is unknown, so every later Append
 // returns the same Unavailable status. Reads keep working as far as SQLite allows.
 //
 // Thread-safety: all methods may be called from any thread; they serialize on one mutex.
 #pragma once
 
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -129,6 +131,9 @@ class Journal {
   Status SwitchSynchronous(int level);
   Result<int64_t> AppendLocked(std::span<Event> events, Durability durability);
   Status FailFrom(const char* what, int rc);  // sticky unless rc is SQLITE_BUSY
+  // After a commit: fails the journal (stickily) when the WAL file is gone or replaced,
+  // after saving its commits with a checkpoint. Call with mu_ held.
+  void CheckWal();
   // (seq of execution.created, id) of the executions not ended, oldest first.
   Result<std::vector<std::pair<int64_t, std::string>>> NonTerminal() const;
   // The last daemon.started's scanFrom, 0 without one. Call with mu_ held.
@@ -147,6 +152,9 @@ class Journal {
   sqlite3_stmt* sync_normal_ = nullptr;
   sqlite3_stmt* sync_full_ = nullptr;
   Status failed_;  // sticky; ok while healthy
+  // The WAL file's identity, from the first commit on.
+  ino_t wal_ino_ = 0;
+  dev_t wal_dev_ = 0;
   CommitObserver on_commit_;
 };
 

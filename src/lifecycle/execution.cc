@@ -593,6 +593,7 @@ void Execution::MaybeFinish() {
   }
   // The end is on disk before anyone asks (unless the journal is busy: then it follows).
   (void)ctx_.log.CommitBounded(journal::Durability::kDurable);
+  if (!detached_) ctx_.on_ended(id_);
 }
 
 void Execution::FinishStop() {
@@ -643,6 +644,7 @@ void Execution::FinishStop() {
   std::optional<Status> committed = ctx_.log.CommitBounded(journal::Durability::kDurable);
   if (!committed || !committed->ok()) stop_.JournalFailed();
   stop_.Deliver(r, ctx_.io);
+  if (!detached_) ctx_.on_ended(id_);
 }
 
 void Execution::Stop(StopRequest request, ViewCallback accepted, StopCallback done) {

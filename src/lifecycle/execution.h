@@ -46,6 +46,8 @@ struct ManagerContext {
   std::function<void()> on_slot_freed;
   // Called when an execution could not launch ready nodes for lack of manager-wide slots.
   std::function<void(const std::string& id)> on_waiting_for_slot;
+  // Called when an execution has ended (completed, failed or stopped).
+  std::function<void(const std::string& id)> on_ended;
 };
 
 class Execution : public std::enable_shared_from_this<Execution> {
@@ -58,6 +60,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
 
   const std::string& id() const { return id_; }
   ExecutionState state() const { return state_; }
+  // The execution as the journal has it (every record applied).
+  const ExecutionHistory& history() const { return history_; }
   const dag::ExecutionSpec& spec() const { return dag_->spec(); }
   // What the API shows: history_'s view, with each running attempt's cost up to now.
   ExecutionView View() const;

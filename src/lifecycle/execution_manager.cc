@@ -22,7 +22,7 @@ struct ExecutionManager::Impl {
       : options(std::move(opts)),
         journal(journal),
         log(journal, io, options.journal_writer),
-        ctx{io, log, runner, options, stats, 0, nullptr, nullptr} {
+        ctx{io, log, runner, options, stats, 0, nullptr, nullptr, nullptr} {
     std::random_device rd;
     instance_tag = rd() & 0xffffff;
   }
@@ -89,6 +89,33 @@ struct ExecutionManager::Impl {
     }
   }
 
+  // An ended execution leaves memory once its end is in the journal: from then on it is
+  // served from the journal (its fold cached), like an execution of an earlier run.
+  void Ended(const std::string& id) {
+    log.WhenCommitted([this, id, alive = std::weak_ptr<bool>(alive)](Status committed) {
+      if (!alive.lock() || !committed.ok()) return;
+      auto it = executions.find(id);
+      if (it == executions.end() || !IsTerminal(it->second->state())) return;
+      const Execution& e = *it->second;
+      ++ended_counts[static_cast<size_t>(e.state())];
+      if (history_cache.size() >= kHistoryCacheSize) history_cache.erase(history_cache.begin());
+      history_cache.insert_or_assign(id, std::make_shared<const ExecutionHistory>(e.history()));
+      if (e.spec().request_id) by_request_id.erase(*e.spec().request_id);
+      executions.erase(it);
+    });
+  }
+
+  // Why execution `id`, which this manager does not hold, cannot `trigger`: Conflict naming
+  // its state when it has ended, NotFound otherwise.
+  Status NotHeld(const std::string& id, ExecutionTrigger trigger) const {
+    auto history = History(id);
+    if (history.ok() && IsTerminal((*history)->view().status)) {
+      Status s = Transition((*history)->view().status, trigger, id).status();
+      if (!s.ok()) return s;
+    }
+    return Status::NotFound("no execution " + id);
+  }
+
   void Wait(const std::string& id) {
     if (waiting_set.insert(id).second) waiting.push_back(id);
   }
@@ -102,6 +129,8 @@ struct ExecutionManager::Impl {
   ManagerContext ctx;
   std::map<std::string, std::shared_ptr<Execution>> executions;  // by id = creation order
   std::map<std::string, std::string> by_request_id;
+  // Executions that ended and left memory, by state.
+  std::vector<size_t> ended_counts = std::vector<size_t>(kExecutionStateCount, 0);
   // Executions with ready nodes and no manager-wide slot, in turn order.
   std::deque<std::string> waiting;
   std::set<std::string> waiting_set;
@@ -120,6 +149,7 @@ ExecutionManager::ExecutionManager(boost::asio::io_context& io, journal::Journal
   impl_->ctx.on_slot_freed = [this] { impl_->FillSlots(); };
   impl_->ctx.on_waiting_for_slot = [this](const std::string& id) { impl_->Wait(id); };
   impl_->log.SetOnWritable([this] { impl_->FillSlots(); });
+  impl_->ctx.on_ended = [this](const std::string& id) { impl_->Ended(id); };
 }
 
 ExecutionManager::~ExecutionManager() {
@@ -171,7 +201,7 @@ Result<ExecutionManager::Created> ExecutionManager::Create(std::string_view spec
 
 Result<ExecutionView> ExecutionManager::Start(const std::string& id, const Requester& requester) {
   auto e = impl_->Find(id);
-  if (!e) return Status::NotFound("no execution " + id);
+  if (!e) return impl_->NotHeld(id, ExecutionTrigger::kStart);
   WARDEN_RETURN_IF_ERROR(e->Start(requester));
   return e->View();
 }
@@ -180,7 +210,8 @@ void ExecutionManager::Pause(const std::string& id, const Requester& requester,
                              std::function<void(Result<ExecutionView>)> done) {
   auto e = impl_->Find(id);
   if (!e) {
-    boost::asio::post(impl_->ctx.io, [done, id] { done(Status::NotFound("no execution " + id)); });
+    boost::asio::post(impl_->ctx.io,
+                      [done, s = impl_->NotHeld(id, ExecutionTrigger::kPause)] { done(s); });
     return;
   }
   e->Pause(requester, std::move(done));
@@ -190,7 +221,8 @@ void ExecutionManager::Resume(const std::string& id, const Requester& requester,
                               std::function<void(Result<ExecutionView>)> done) {
   auto e = impl_->Find(id);
   if (!e) {
-    boost::asio::post(impl_->ctx.io, [done, id] { done(Status::NotFound("no execution " + id)); });
+    boost::asio::post(impl_->ctx.io,
+                      [done, s = impl_->NotHeld(id, ExecutionTrigger::kResume)] { done(s); });
     return;
   }
   e->Resume(requester, std::move(done));
@@ -203,7 +235,7 @@ void ExecutionManager::Stop(const std::string& id, StopRequest request,
   if (!e) {
     if (done) {
       boost::asio::post(impl_->ctx.io,
-                        [done, id] { done(Status::NotFound("no execution " + id)); });
+                        [done, s = impl_->NotHeld(id, ExecutionTrigger::kStop)] { done(s); });
     }
     return;
   }
@@ -370,7 +402,7 @@ size_t ExecutionManager::active_count() const {
 }
 
 std::vector<size_t> ExecutionManager::CountByState() const {
-  std::vector<size_t> counts(kExecutionStateCount, 0);
+  std::vector<size_t> counts = impl_->ended_counts;
   for (const auto& [id, e] : impl_->executions) ++counts[static_cast<size_t>(e->state())];
   return counts;
 }

@@ -146,8 +146,9 @@ class ExecutionManager {
                                           std::function<void(const journal::Event&)> listener);
 
   size_t active_count() const;
-  // Executions this daemon holds (those it made or restored since it started), by state,
-  // indexed by ExecutionState.
+  // Executions this daemon made or restored since it started, by state, indexed by
+  // ExecutionState. An ended execution leaves memory once its end is journaled (it is then
+  // read from the journal like one of an earlier run), and is still counted here.
   std::vector<size_t> CountByState() const;
   ManagerStats stats() const;
   // Ok while the journal is writable; otherwise why not.

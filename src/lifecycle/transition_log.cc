@@ -62,7 +62,7 @@ journal::JournalWriter::Ticket TransitionLog::Submit(std::vector<journal::Event>
         });
       },
       wake);
-  in_flight_.push_back(InFlight{ticket, std::move(done)});
+  in_flight_.push_back(InFlight{ticket, std::move(done), {}});
   return ticket;
 }
 
@@ -113,6 +113,16 @@ std::optional<Status> TransitionLog::CommitBounded(journal::Durability durabilit
   return s;
 }
 
+void TransitionLog::WhenCommitted(Done done) {
+  if (!pending_.empty()) {
+    Commit(journal::Durability::kCrashSafe, std::move(done));
+  } else if (in_flight_.empty()) {
+    boost::asio::post(io_, [done = std::move(done)] { done(Status::Ok()); });
+  } else {
+    in_flight_.back().after.push_back(std::move(done));
+  }
+}
+
 void TransitionLog::WaitIdle() {
   Commit(journal::Durability::kCrashSafe);
   for (const InFlight& f : in_flight_) {
@@ -144,6 +154,7 @@ void TransitionLog::Drain() {
       Notify(batch.events);
     }
     if (head.done) head.done(batch.status);
+    for (Done& after : head.after) after(batch.status);
   }
   if (in_flight_.empty()) work_.reset();
   draining_ = false;

@@ -74,6 +74,10 @@ class TransitionLog {
   // share one transaction. An earlier Commit takes the events with it.
   void CommitSoon();
 
+  // Calls `done` on this thread with the outcome of the last batch handed over so far (or
+  // of what is queued, committed now), once it and every batch before it are decided.
+  void WhenCommitted(Done done);
+
   // Hands what is queued to the writer and waits until every batch handed over so far is
   // decided, or until the journal is busy, then hands out the outcomes decided.
   void WaitIdle();
@@ -95,6 +99,7 @@ class TransitionLog {
   struct InFlight {
     journal::JournalWriter::Ticket ticket;
     Done done;
+    std::vector<Done> after;  // WhenCommitted
   };
   journal::JournalWriter::Ticket Submit(std::vector<journal::Event> events,
                                         journal::Durability durability, Done done, bool wake);

@@ -1,4 +1,5 @@
 // A journal that cannot be written must say so, keep saying so, and leave the file intact.
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -75,6 +76,39 @@ int InMountNamespace(const std::function<int()>& body) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+TEST(JournalFailureTest, DeletedWalIsSeenAtTheNextCommitWhichSavesEveryCommitBeforeIt) {
+  // Another program deletes the WAL while the journal runs (say, a cleanup of "*-wal").
+  // Commits in it are lost at the next close or crash unless they are checkpointed first.
+  ScratchDir dir;
+  std::string path = dir.File("warden.db");
+  {
+    auto journal = Journal::Open(path);
+    ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+    for (int i = 0; i < 5; ++i) {
+      Event e = Row(i);
+      ASSERT_TRUE((*journal)->Append(e, Durability::kDurable).ok());
+    }
+    ASSERT_EQ(::unlink((path + "-wal").c_str()), 0);
+    Event e = Row(5);
+    ASSERT_TRUE((*journal)->Append(e, Durability::kDurable).ok())
+        << "the commit that finds the WAL gone is itself saved";
+    Status health = (*journal)->health();
+    ASSERT_FALSE(health.ok()) << "a deleted WAL must fail the journal";
+    EXPECT_NE(health.message().find("deleted"), std::string::npos) << health.message();
+    EXPECT_NE(health.message().find("saved"), std::string::npos) << health.message();
+    Event later = Row(6);
+    EXPECT_FALSE((*journal)->Append(later, Durability::kDurable).ok()) << "sticky";
+    // The journal is closed here as if the daemon had crashed: its WAL is gone either way.
+  }
+  auto reopened = Journal::Open(path);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto all = (*reopened)->ReadAll();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 6u) << "every acknowledged commit is in the database file";
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 
 TEST(JournalFailureTest, FullFilesystemFailsStickilyAndLeavesAnIntactDatabase) {

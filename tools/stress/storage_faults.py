@@ -162,7 +162,8 @@ def wal_deleted(stress, section, crash):
         health = d.call("GET", "/api/health").json()
         section.figure(f"{how}: journal {health.get('journal')} after the deletion, create "
                        f"{created.status}, WAL file back: {wal.exists()}")
-        restart = created.status != 201
+        # The journal fails stickily once it has seen the WAL gone: service needs a restart.
+        restart = created.status != 201 or health.get("journal") != "ok"
     finally:
         if crash:
             d.kill()
