@@ -171,7 +171,10 @@ def wal_deleted(stress, section, crash):
         else:
             code = d.stop()
     if not crash:
-        section.check(f"{how}: wardend stops cleanly (exit 0)", code == 0, f"exit {code}")
+        # Exit 1: wardend could not journal its own stop, which is true once the journal
+        # has failed.
+        section.check(f"{how}: wardend stops cleanly (exit 0, or 1 with a failed journal)",
+                      code == 0 or (code == 1 and restart), f"exit {code}")
     again = Daemon(stress, d.name).start()
     try:
         known = {e: again.call("GET", f"/api/executions/{e}").status for e in acknowledged}
