@@ -310,11 +310,11 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
   LocalProcessTree::Pipes pipes;
   if (out_read.valid()) {
     pipes.stdout_pipe = OutputPipe::ToFile(io_, std::move(out_read), spec.output.stdout_path,
-                                           spec.output.cap_bytes);
+                                           spec.output.cap_bytes, spec.output.reserve_bytes);
   }
   if (err_read.valid()) {
     pipes.stderr_pipe = OutputPipe::ToFile(io_, std::move(err_read), spec.output.stderr_path,
-                                           spec.output.cap_bytes);
+                                           spec.output.cap_bytes, spec.output.reserve_bytes);
   }
   OutputPipe::LineHandler on_line;
   if (callbacks.on_notify) {

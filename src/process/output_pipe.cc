@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,10 +18,12 @@ OutputPipe::OutputPipe(boost::asio::io_context& io, UniqueFd read_end)
 }
 
 std::shared_ptr<OutputPipe> OutputPipe::ToFile(boost::asio::io_context& io, UniqueFd read_end,
-                                               std::filesystem::path file, uint64_t cap_bytes) {
+                                               std::filesystem::path file, uint64_t cap_bytes,
+                                               uint64_t reserve_bytes) {
   std::shared_ptr<OutputPipe> pipe(new OutputPipe(io, std::move(read_end)));
   pipe->path_ = std::move(file);
   pipe->cap_ = cap_bytes;
+  pipe->reserve_ = reserve_bytes;
   return pipe;
 }
 
@@ -86,11 +89,36 @@ bool OutputPipe::OpenFile() {
   return false;
 }
 
+bool OutputPipe::SpaceLow(size_t incoming) {
+  since_space_check_ += incoming;
+  if (reserve_ == 0 || (space_checked_ && since_space_check_ < kSpaceCheckBytes)) {
+    return space_low_;
+  }
+  space_checked_ = true;
+  since_space_check_ = 0;
+  struct statvfs st {};
+  if (::fstatvfs(file_.get(), &st) != 0) return space_low_ = false;
+  const uint64_t free_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  const bool low = free_bytes < reserve_;
+  if (low != space_low_) {
+    if (low) {
+      spdlog::warn(
+          "capture file {}: {} bytes free, under the reserve of {}: output is dropped "
+          "until space is freed, so that the journal beside it keeps room",
+          path_.string(), free_bytes, reserve_);
+    } else {
+      spdlog::info("capture file {}: space freed, output kept again", path_.string());
+    }
+  }
+  return space_low_ = low;
+}
+
 void OutputPipe::Consume(const char* data, size_t size) {
   if (!lines_) {
     uint64_t room = kept_ < cap_ ? cap_ - kept_ : 0;
     size_t keep = size < room ? size : static_cast<size_t>(room);
     if (keep > 0 && !OpenFile()) keep = 0;
+    if (keep > 0 && SpaceLow(size)) keep = 0;
     // A regular file: write(2) does not block on the event loop for long, and a failed
     // write (disk full) only loses output, never the node. What could not be written is
     // counted as dropped: kept_ is always what the file holds.

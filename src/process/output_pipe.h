@@ -32,8 +32,11 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
   // File mode: what the node writes goes to `file`, created (truncated) when the first byte
   // comes, so a node that writes nothing costs no file. An empty path discards. A file that
   // cannot be created loses the output (counted as dropped, logged once), never the node.
+  // While the file's filesystem has less than `reserve_bytes` free (looked at every MiB of
+  // output), output is dropped too, and kept again once space is freed.
   static std::shared_ptr<OutputPipe> ToFile(boost::asio::io_context& io, UniqueFd read_end,
-                                            std::filesystem::path file, uint64_t cap_bytes);
+                                            std::filesystem::path file, uint64_t cap_bytes,
+                                            uint64_t reserve_bytes = 0);
   // Line mode: `on_line` is called for every complete line: `key=value` for a line of at
   // most `line_max` bytes with a non-empty key before its first '=', else key empty.
   static std::shared_ptr<OutputPipe> ToLines(boost::asio::io_context& io, UniqueFd read_end,
@@ -60,12 +63,20 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
 
   // Opens path_ on the first byte to keep; false when it cannot be.
   bool OpenFile();
+  // True while the file's filesystem is under reserve_ (looked at again every
+  // kSpaceCheckBytes of output).
+  bool SpaceLow(size_t incoming);
+  static constexpr uint64_t kSpaceCheckBytes = 1 << 20;
 
   boost::asio::posix::stream_descriptor pipe_;
   std::filesystem::path path_;
   UniqueFd file_;
   bool open_failed_ = false;
   uint64_t cap_ = 0;
+  uint64_t reserve_ = 0;
+  uint64_t since_space_check_ = 0;
+  bool space_checked_ = false;
+  bool space_low_ = false;
   uint64_t kept_ = 0;
   uint64_t dropped_ = 0;
   bool eof_ = false;  // the async reader saw end of file: nothing is left to drain

@@ -45,6 +45,9 @@ struct OutputCapture {
   std::filesystem::path stdout_path;  // empty: the node's stream is /dev/null (not counted)
   std::filesystem::path stderr_path;  // empty: the node's stream is /dev/null (not counted)
   uint64_t cap_bytes = 16ull << 20;   // per stream; files are truncated at launch
+  // Output is dropped (counted) while the capture file's filesystem has less than this much
+  // space free, so that a chatty node cannot fill the disk the journal is on. 0: no reserve.
+  uint64_t reserve_bytes = 64ull << 20;
 };
 
 struct LaunchSpec {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "process/cgroup.h"
@@ -416,6 +417,21 @@ TEST_P(ProcessRunnerTest, OutputTheFileCannotTakeIsCountedAsDropped) {
   EXPECT_EQ(node->exit->exit_code, 0);
   EXPECT_EQ(node->exit->stdout_bytes, 0u);
   EXPECT_EQ(node->exit->stdout_dropped, 10000u);
+}
+
+// A node must not fill the disk the journal is on: under the free-space reserve its output
+// is dropped (counted), and the node runs on.
+TEST_P(ProcessRunnerTest, OutputUnderTheFreeSpaceReserveIsDroppedNotWritten) {
+  LaunchSpec spec;
+  spec.output.stdout_path = TempPath("reserve");
+  spec.output.reserve_bytes = std::numeric_limits<uint64_t>::max();  // no disk has that much
+  auto node = Launch({"@helper", "spew", "100000"}, spec);
+  ASSERT_TRUE(RunUntil([&] { return node->exit.has_value(); }));
+  EXPECT_EQ(node->exit->exit_code, 0);
+  EXPECT_EQ(node->exit->stdout_bytes, 0u);
+  EXPECT_EQ(node->exit->stdout_dropped, 100000u);
+  EXPECT_EQ(std::filesystem::file_size(spec.output.stdout_path), 0u);
+  std::filesystem::remove(spec.output.stdout_path);
 }
 
 // Megabytes written right before the exit: every byte reaches the file, in order, however
