@@ -1,5 +1,5 @@
 """Section 4, storage faults through the daemon: the journal locked by another process, a full
-disk, a read-only file system and a deleted WAL file. Each fault gets a row of its own:
+disk, a read-only file system, a deleted WAL file and a corrupted index page. Each fault gets a row of its own:
 injected, survived (the daemon answered throughout and lost nothing acknowledged), needs
 restart (new work was still refused once the fault was gone).
 
@@ -7,6 +7,8 @@ The full disk and the read-only file system are in file_system_faults.py."""
 
 import os
 import shutil
+import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -31,6 +33,7 @@ def run(stress, section):
     wal = stress.new_section("4d WAL deleted")
     wal_deleted(stress, wal, crash=False)
     wal_deleted(stress, wal, crash=True)
+    corrupted_page(stress, stress.new_section("4e corrupted page"))
 
 
 def tmpfs_unavailable():
@@ -191,3 +194,100 @@ def wal_deleted(stress, section, crash):
     verdict = integrity(again.data / "warden.db")
     section.check(f"{how}: PRAGMA integrity_check ok", verdict == "ok", verdict)
     fault_row(section, injected, not missing and not left and verdict == "ok", restart, how)
+
+
+# ---- (e) a corrupted page of one of the journal's indexes ----
+
+INDEX = "journal_by_execution"  # every row is in it: big enough to have leaf pages
+
+
+def first_leaf_of(db_path, index):
+    """The page number of the first child of `index`'s root (a leaf under an interior root),
+    or None when the index still fits in its root page."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (index,)).fetchone()[0]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        db.close()
+    with open(db_path, "rb") as f:
+        f.seek((root - 1) * page_size)
+        page = f.read(page_size)
+    if page[0] != 0x02:  # not an interior index page
+        return None, page_size
+    cell = struct.unpack(">H", page[12:14])[0]
+    return struct.unpack(">I", page[cell:cell + 4])[0], page_size
+
+
+def corrupted_page(stress, section):
+    """Overwrites part of a leaf page of an index while the daemon is stopped (as a bad disk
+    sector would), starts it again, and removes the fault the way an operator would: the
+    daemon stopped, `REINDEX` rebuilds every index from the table, nothing is lost."""
+    d = Daemon(stress, "corrupt").start()
+    acknowledged = []
+    try:
+        for _ in range(300):
+            r = d.create({"name": "stress", "nodes": [{"id": "a", "argv": ["true"]}]})
+            if r.status == 201:
+                acknowledged.append(r.json()["executionId"])
+    finally:
+        d.stop()
+    db_path = d.data / "warden.db"
+    leaf, page_size = first_leaf_of(db_path, INDEX)
+    injected = leaf is not None
+    section.check(f"a leaf page of {INDEX} to corrupt", injected, f"page {leaf}")
+    if not injected:
+        fault_row(section, False, None, None, "corrupted page")
+        return
+    with open(db_path, "r+b") as f:
+        f.seek((leaf - 1) * page_size + 20)
+        f.write(b"\x7f" * 200)
+    verdict = integrity(db_path)
+    section.check("PRAGMA integrity_check names the damaged page", f"page {leaf}" in verdict,
+                  verdict[:120])
+    section.figure(f"page {leaf} of index {INDEX} ({page_size} bytes) overwritten in part")
+
+    again = Daemon(stress, "corrupt").start()
+    try:
+        health = again.call("GET", "/api/health")
+        section.check("wardend starts and answers health", health.status == 200, repr(health))
+        reads = [again.call("GET", f"/api/executions/{e}").status for e in acknowledged[:50]]
+        errors = [s for s in reads if s != 200]
+        # SQLite finds the damage only where it reads the page: until then, a lookup through
+        # the damaged index can miss rows (404 for an execution that exists). Reported as a
+        # figure: no check of the daemon's can tell a hidden row from a missing one.
+        section.check("reads answered, no hang and no crash", again.running(),
+                      f"statuses {sorted(set(reads))}")
+        created = again.create({"name": "stress", "nodes": [{"id": "a", "argv": ["true"]}]})
+        section.check("a create is acknowledged or refused with 503 naming the damage",
+                      created.status == 201 or (created.status == 503 and
+                                                "malformed" in created.error()[1]),
+                      repr(created))
+        if created.status == 201:
+            acknowledged.append(created.json()["executionId"])
+        section.figure(f"with the damage: {len(errors)} of {len(reads)} reads not 200 "
+                       f"({', '.join(str(s) for s in sorted(set(errors))) or '-'}), "
+                       f"create {created.status}")
+    finally:
+        again.stop()
+
+    db = sqlite3.connect(str(db_path))
+    try:
+        db.execute("REINDEX")
+        db.commit()
+    finally:
+        db.close()
+    verdict = integrity(db_path)
+    section.check("after REINDEX (daemon stopped): PRAGMA integrity_check ok", verdict == "ok",
+                  verdict[:120])
+    fixed = Daemon(stress, "corrupt").start()
+    try:
+        known = [fixed.call("GET", f"/api/executions/{e}").status for e in acknowledged]
+        missing = sum(1 for s in known if s != 200)
+        section.check("after REINDEX nothing acknowledged is missing", missing == 0,
+                      f"missing {missing} of {len(known)}")
+        created = fixed.create({"name": "stress", "nodes": [{"id": "a", "argv": ["true"]}]})
+        section.check("after REINDEX new work is accepted", created.status == 201, repr(created))
+    finally:
+        fixed.stop()
+    fault_row(section, injected, missing == 0 and verdict == "ok", True, "corrupted page")
