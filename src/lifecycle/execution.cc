@@ -250,7 +250,13 @@ size_t Execution::LaunchReady(size_t budget) {
       Record(journal::NodeStopped{std::string(StopReasonName(stop_.request().reason))}, *it);
     }
   }
-  Flush(journal::Durability::kCrashSafe);
+  // The identities of the trees just launched are on disk before anyone is told they run
+  // (unless the journal is busy): recovery after a crash right now can then tell a reused
+  // pid from the node's own.
+  std::optional<Status> committed = ctx_.log.CommitBounded(journal::Durability::kCrashSafe);
+  if (committed && !committed->ok() && state_ == ExecutionState::kStopping) {
+    stop_.JournalFailed();
+  }
   if (HasReady() && (Budget() == 0 || !deferred.empty())) ctx_.on_waiting_for_slot(id_);
   MaybeFinish();
   return ready.size() - deferred.size();
