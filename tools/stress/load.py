@@ -145,9 +145,13 @@ def run(stress, section):
     section.check("wardend's descriptors back to the idle count", end_fds <= idle_fds,
                   f"idle {idle_fds}, after {end_fds}")
     section.figure(f"fds {idle_fds}->{end_fds}")
-    allowed = 1024 + rss_early // 100
+    # The short run starts measuring at 5 s, while wardend's cache of the last 256 ended
+    # executions (about 5 KiB each) may still be filling: it gets that bound on top.
+    cache = 0 if not stress.short else 1536
+    allowed = 1024 + cache + rss_early // 100
     growth = rss_end - rss_early
-    section.check(f"RSS growth from {early} s to the end <= 1 MiB + 1%", growth <= allowed,
+    bound = "1 MiB + 1%" if not cache else "1 MiB + 1% + the 1.5 MiB history cache"
+    section.check(f"RSS growth from {early} s to the end <= {bound}", growth <= allowed,
                   f"{rss_early} -> {rss_end} KiB ({growth:+d} KiB, allowed {allowed})")
     section.figure(f"RSS {rss_early}->{rss_end} KiB")
 
