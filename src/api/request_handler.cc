@@ -276,17 +276,27 @@ void RequestHandler::Route(const Request& request, const RequestTarget& target,
 
 Response RequestHandler::Health() const {
   Status journal = manager_.journal_health();
-  json::object body;
-  body["status"] = "ok";
-  body["version"] = WARDEN_VERSION;
-  body["activeExecutions"] = manager_.active_count();
-  body["containment"] = process::ContainmentModeName(manager_.containment());
   Status busy = journal.ok() ? manager_.journal_busy() : Status::Ok();
-  body["journal"] = !journal.ok() ? "failed" : !busy.ok() ? "busy" : "ok";
-  if (!journal.ok()) body["journalError"] = journal.message();
-  if (!busy.ok()) body["journalError"] = busy.message();
-  if (shutting_down_) body["shuttingDown"] = true;
-  return JsonResponse(200, body);
+  const size_t active = manager_.active_count();
+  const std::string_view state = !journal.ok() ? "failed" : !busy.ok() ? "busy" : "ok";
+  const std::string& error = !journal.ok() ? journal.message() : busy.message();
+  HealthCache& cache = health_;
+  if (!cache.valid || cache.active != active || cache.journal != state ||
+      cache.journal_error != error || cache.shutting_down != shutting_down_) {
+    json::object body;
+    body["status"] = "ok";
+    body["version"] = WARDEN_VERSION;
+    body["activeExecutions"] = active;
+    body["containment"] = process::ContainmentModeName(manager_.containment());
+    body["journal"] = state;
+    if (!error.empty()) body["journalError"] = error;
+    if (shutting_down_) body["shuttingDown"] = true;
+    cache = {true, active, std::string(state), error, shutting_down_, SerializeJson(body)};
+  }
+  Response response;
+  response.status = 200;
+  response.body = cache.body;
+  return response;
 }
 
 Response RequestHandler::Metrics() const {

@@ -59,6 +59,18 @@ class RequestHandler {
   DaemonMetrics& metrics_;
   const HandlerOptions options_;
   bool shutting_down_ = false;
+
+  // The last health answer and what it was made of: a load balancer's probes get the same
+  // bytes until something in them changes.
+  struct HealthCache {
+    bool valid = false;
+    size_t active = 0;
+    std::string journal;  // "ok", "busy" or "failed"
+    std::string journal_error;
+    bool shutting_down = false;
+    std::string body;
+  };
+  mutable HealthCache health_;
 };
 
 }  // namespace warden::api

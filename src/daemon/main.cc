@@ -87,7 +87,9 @@ int main(int argc, char** argv) {
   // Signals are caught from here on, before anything says "ready": a SIGTERM that arrives
   // during start-up is queued and handled as a shutdown once the loop runs, not by the
   // default action.
-  boost::asio::io_context io;
+  // One thread runs the loop (the journal writer only posts to it): the hint lets handlers
+  // that the loop posts for itself skip the scheduler's cross-thread wake-ups.
+  boost::asio::io_context io(1);
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up is an error code, not a death
   auto signals = daemon::SignalStream::Open(io, {SIGTERM, SIGINT, SIGHUP});
   if (!signals.ok()) {

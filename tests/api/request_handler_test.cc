@@ -539,6 +539,7 @@ TEST_F(RequestHandlerTest, FollowStreamsRecordedRowsThenNewOnesAndEndsAfterTheTe
 }
 
 TEST_F(RequestHandlerTest, HealthAndMetricsDescribeTheDaemon) {
+  EXPECT_EQ(Body(Call("GET", "/api/health")).at("activeExecutions").as_int64(), 0);
   Create(kTwoNodes);
   json::value health = Body(Call("GET", "/api/health"));
   EXPECT_EQ(health.at("status").as_string(), "ok");
@@ -575,6 +576,7 @@ TEST_F(RequestHandlerTest, FailedJournalRefusesNewWorkWith503ButStillStops) {
   std::string id = Create(R"({"nodes":[{"id":"a","argv":["x"]}]})");
   std::string idle = Create(kTwoNodes, "?start=false");
   Settle();
+  EXPECT_EQ(Body(Call("GET", "/api/health")).at("journal").as_string(), "ok");
   // A follower from before the failure.
   Response follow = Call("GET", "/api/executions/" + id + "/events?follow=true");
   ASSERT_EQ(follow.status, 200);
@@ -591,6 +593,7 @@ TEST_F(RequestHandlerTest, FailedJournalRefusesNewWorkWith503ButStillStops) {
   ASSERT_FALSE(journal_->health().ok());
   json::value health = Body(Call("GET", "/api/health"));
   EXPECT_EQ(health.at("journal").as_string(), "failed");
+  EXPECT_NE(health.at("journalError").as_string(), "");
   Response create = Call("POST", "/api/executions", kTwoNodes);
   EXPECT_EQ(create.status, 503);
   EXPECT_EQ(ErrorCode(create), "unavailable");
@@ -615,6 +618,7 @@ TEST_F(RequestHandlerTest, FailedJournalRefusesNewWorkWith503ButStillStops) {
 
 TEST_F(RequestHandlerTest, ShutdownRefusesNewWorkButServesReadsAndStops) {
   std::string id = Create(kTwoNodes);
+  EXPECT_FALSE(Body(Call("GET", "/api/health")).as_object().contains("shuttingDown"));
   handler_->BeginShutdown();
   EXPECT_EQ(Call("POST", "/api/executions", kTwoNodes).status, 503);
   EXPECT_EQ(Call("GET", "/api/executions/" + id).status, 200);
