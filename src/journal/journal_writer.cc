@@ -42,6 +42,16 @@ std::optional<Status> JournalWriter::Wait(const Ticket& ticket, bool withdraw) {
   std::unique_lock lock(mu_);
   for (;;) {
     if (ticket->state == Batch::State::kDecided) return ticket->status;
+    if (ticket->state == Batch::State::kQueued && !committing_ && !lock_wait_since_ && !stopping_) {
+      std::vector<Ticket> group(queue_.begin(), queue_.end());
+      queue_.clear();
+      for (const Ticket& t : group) t->state = Batch::State::kCommitting;
+      committing_ = true;
+      CommitGroup(group, lock, /*caller=*/true);
+      committing_ = false;
+      if (!queue_.empty()) queued_cv_.notify_one();
+      continue;
+    }
     if (lock_wait_since_ && steady_clock::now() - *lock_wait_since_ >= options_.lock_bound) {
       if (!withdraw) return std::nullopt;
       if (ticket->state == Batch::State::kQueued) {
@@ -89,34 +99,43 @@ void JournalWriter::Decide(const Ticket& ticket, Status status) {
 void JournalWriter::Run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    queued_cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || lock_wait_since_; });
-    if (queue_.empty()) {
-      if (stopping_) return;
-      // Busy with nothing left to write (every waiting batch was withdrawn): keep watching
-      // the lock, so that busy() ends, and new work is let in, once it is released.
-      lock.unlock();
-      Status probe = journal_.ProbeWriteLock(options_.lock_slice);
-      const bool still_busy = !probe.ok() && journal_.health().ok();
-      lock.lock();
-      if (!still_busy) {
-        lock_wait_since_.reset();
-        decided_cv_.notify_all();
-        if (probe.ok() && on_writable_) {
-          lock.unlock();
-          on_writable_();
-          lock.lock();
-        }
-      }
-      continue;
-    }
+    queued_cv_.wait(
+        lock, [&] { return !committing_ && (stopping_ || !queue_.empty() || lock_wait_since_); });
+    committing_ = true;
+    RunOnce(lock);
+    committing_ = false;
+    decided_cv_.notify_all();  // a waiter may commit the next batches itself
+    if (stopping_ && queue_.empty()) return;
+  }
+}
+
+void JournalWriter::RunOnce(std::unique_lock<std::mutex>& lock) {
+  if (!queue_.empty()) {
     std::vector<Ticket> group(queue_.begin(), queue_.end());
     queue_.clear();
     for (const Ticket& t : group) t->state = Batch::State::kCommitting;
     CommitGroup(group, lock);
+    return;
+  }
+  if (stopping_) return;
+  // Busy with nothing left to write (every waiting batch was withdrawn): keep watching the
+  // lock, so that busy() ends, and new work is let in, once it is released.
+  lock.unlock();
+  Status probe = journal_.ProbeWriteLock(options_.lock_slice);
+  const bool still_busy = !probe.ok() && journal_.health().ok();
+  lock.lock();
+  if (still_busy) return;
+  lock_wait_since_.reset();
+  decided_cv_.notify_all();
+  if (probe.ok() && on_writable_) {
+    lock.unlock();
+    on_writable_();
+    lock.lock();
   }
 }
 
-void JournalWriter::CommitGroup(std::vector<Ticket>& group, std::unique_lock<std::mutex>& lock) {
+void JournalWriter::CommitGroup(std::vector<Ticket>& group, std::unique_lock<std::mutex>& lock,
+                                bool caller) {
   std::vector<Done> callbacks;
   auto run_callbacks = [&] {
     lock.unlock();
@@ -164,6 +183,15 @@ void JournalWriter::CommitGroup(std::vector<Ticket>& group, std::unique_lock<std
     if (lock_held) {
       const auto now = steady_clock::now();
       if (!lock_wait_since_) lock_wait_since_ = now;
+      if (caller) {
+        // The writer thread waits for the lock from here on; the caller only waits.
+        for (auto it = group.rbegin(); it != group.rend(); ++it) {
+          (*it)->state = Batch::State::kQueued;
+          queue_.push_front(*it);
+        }
+        decided_cv_.notify_all();
+        return;
+      }
       if (stopping_ && now - *lock_wait_since_ >= options_.drain_limit) {
         for (const Ticket& t : group) {
           Decide(t, BusyStatusLocked());
@@ -178,9 +206,16 @@ void JournalWriter::CommitGroup(std::vector<Ticket>& group, std::unique_lock<std
     }
     if (!r.ok() && r.status().code() == StatusCode::kInvalidArgument && group.size() > 1) {
       // One batch's event was refused: the others are not to blame, so each goes alone.
-      for (const Ticket& t : group) {
-        std::vector<Ticket> alone{t};
-        CommitGroup(alone, lock);
+      for (size_t k = 0; k < group.size(); ++k) {
+        std::vector<Ticket> alone{group[k]};
+        CommitGroup(alone, lock, caller);
+        if (group[k]->state == Batch::State::kQueued) {
+          // Handed back to the writer thread (the lock is held): the rest follow it, in order.
+          for (size_t j = k + 1; j < group.size(); ++j) group[j]->state = Batch::State::kQueued;
+          queue_.insert(queue_.begin() + 1, group.begin() + static_cast<std::ptrdiff_t>(k) + 1,
+                        group.end());
+          return;
+        }
       }
       return;
     }

@@ -64,13 +64,19 @@ class JournalWriter {
   // With `wake` false the writer is not woken for it: pass false for every batch but the
   // last of several submitted together, so that they go into one transaction.
   Ticket Submit(std::vector<Event> events, Durability durability, Done done, bool wake = true);
+  // Wakes the writer thread for batches submitted without `wake`.
+  void Wake() { queued_cv_.notify_one(); }
   // True once `ticket` is decided (its fields are then final and may be read freely).
   bool decided(const Ticket& ticket) const;
 
-  // Waits until `ticket` is decided and returns its status. While the writer has waited
-  // for another connection's lock for lock_bound or longer: with `withdraw`, withdraws the
-  // batch (if it is not being committed this instant) and returns Unavailable naming the
-  // lock; without, returns nothing and leaves the batch queued.
+  // Waits until `ticket` is decided and returns its status. While the writer thread is
+  // idle and no lock is known to be held, the caller commits what is queued (its batch
+  // among it) itself, in one transaction: the path a request or a launch waits on then
+  // costs no thread switch. An attempt that finds another connection's lock waits at most
+  // lock_slice and hands the batches back to the writer thread. While the writer has
+  // waited for another connection's lock for lock_bound or longer: with `withdraw`,
+  // withdraws the batch (if it is not being committed this instant) and returns
+  // Unavailable naming the lock; without, returns nothing and leaves the batch queued.
   std::optional<Status> Wait(const Ticket& ticket, bool withdraw);
 
   // True while the writer has waited for another connection's lock for lock_bound or more.
@@ -85,9 +91,15 @@ class JournalWriter {
 
  private:
   void Run();
-  // Commits `group` (the writer's current transaction), retrying while another connection
-  // holds the lock. Call with mu_ held; returns with it held.
-  void CommitGroup(std::vector<Ticket>& group, std::unique_lock<std::mutex>& lock);
+  // One turn of the writer thread: commits what is queued, or probes the lock while busy
+  // with nothing queued. Call with mu_ held and committing_ set.
+  void RunOnce(std::unique_lock<std::mutex>& lock);
+  // Commits `group` (one transaction), retrying while another connection holds the lock;
+  // with `caller`, on a waiter's thread, it does not retry: a group that found the lock
+  // held goes back to the head of the queue for the writer thread. Call with mu_ held and
+  // committing_ set; returns with mu_ held.
+  void CommitGroup(std::vector<Ticket>& group, std::unique_lock<std::mutex>& lock,
+                   bool caller = false);
   void Decide(const Ticket& ticket, Status status);  // with mu_ held
   Status BusyStatusLocked() const;
 
@@ -100,6 +112,8 @@ class JournalWriter {
   std::condition_variable decided_cv_;  // waiters wait for their batch
   std::deque<Ticket> queue_;
   bool stopping_ = false;
+  // A thread (the writer's or a waiter's) is using the journal: the others keep off it.
+  bool committing_ = false;
   // Since when the writer has waited for another connection's lock; empty while it has not.
   std::optional<std::chrono::steady_clock::time_point> lock_wait_since_;
   std::thread thread_;

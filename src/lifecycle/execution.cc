@@ -36,7 +36,8 @@ struct Execution::NodeRun {
   bool sigterm_recorded = false;  // node.signalled SIGTERM is journaled
   bool timed_out = false;         // the live attempt hit the node's timeoutMs
   bool unkillable = false;
-  bool killed = false;  // the latest attempt needed SIGKILL
+  bool killed = false;            // the latest attempt needed SIGKILL
+  bool identity_pending = false;  // node.started is recorded but not yet committed
   std::optional<process::ExitInfo> exit;
   std::optional<process::TerminationReport> report;
   std::unique_ptr<boost::asio::steady_timer> timer;  // the node's timeoutMs
@@ -155,6 +156,13 @@ void Execution::Continue() {
 
 ExecutionView Execution::View() const {
   ExecutionView v = history_.view();
+  if (identities_pending_ > 0) {
+    // Nobody learns a pid before it is on disk: crash recovery accounts for every pid it
+    // was told, and finds a tree launched just now by its intent's cookie or cgroup.
+    for (dag::NodeIndex i = 0; i < nodes_.size(); ++i) {
+      if (nodes_[i].identity_pending) v.nodes[i].pid.reset();
+    }
+  }
   if (IsTerminal(v.status) || running_ == 0) return v;
   const Clock::time_point now = Now();
   v.cost_usd = 0;
@@ -250,13 +258,26 @@ size_t Execution::LaunchReady(size_t budget) {
       Record(journal::NodeStopped{std::string(StopReasonName(stop_.request().reason))}, *it);
     }
   }
-  // The identities of the trees just launched are on disk before anyone is told they run
-  // (unless the journal is busy): recovery after a crash right now can then tell a reused
-  // pid from the node's own.
-  std::optional<Status> committed = ctx_.log.CommitBounded(journal::Durability::kCrashSafe);
-  if (committed && !committed->ok() && state_ == ExecutionState::kStopping) {
-    stop_.JournalFailed();
+  // The identities of the trees just launched commit while the loop goes on: with the next
+  // launch's write-ahead when that comes within a millisecond (one transaction per node on a
+  // busy DAG), else on the writer thread. Until then View() shows their nodes without a pid.
+  std::vector<std::pair<dag::NodeIndex, uint32_t>> launched;
+  for (dag::NodeIndex i : ready) {
+    if (nodes_[i].identity_pending) launched.emplace_back(i, nodes_[i].attempt);
   }
+  ctx_.log.CommitLingering(std::chrono::milliseconds(1),
+                           [self = shared_from_this(), launched = std::move(launched)](Status s) {
+                             for (const auto& [i, attempt] : launched) {
+                               NodeRun& run = self->nodes_[i];
+                               if (run.attempt == attempt && run.identity_pending) {
+                                 run.identity_pending = false;
+                                 --self->identities_pending_;
+                               }
+                             }
+                             if (!s.ok() && self->state_ == ExecutionState::kStopping) {
+                               self->stop_.JournalFailed();
+                             }
+                           });
   if (HasReady() && (Budget() == 0 || !deferred.empty())) ctx_.on_waiting_for_slot(id_);
   MaybeFinish();
   return ready.size() - deferred.size();
@@ -267,6 +288,7 @@ bool Execution::Launch(dag::NodeIndex i) {
   const dag::NodeSpec& node = dag_->node(i);
   {
     // A fresh record for this attempt; cost of earlier attempts and the timer carry over.
+    if (run.identity_pending) --identities_pending_;  // the attempt it replaces counts no more
     NodeRun next;
     next.attempt = plan_.attempt(i);
     next.cost_done = run.cost_done;
@@ -353,6 +375,8 @@ bool Execution::Launch(dag::NodeIndex i) {
   run.tree = std::move(*tree);
   const process::ProcessIdentity& id = run.tree->identity();
   run.pid = id.pid;
+  run.identity_pending = true;
+  ++identities_pending_;
   ++running_;
   ++ctx_.running_total;
   ++ctx_.stats.running_nodes;

@@ -155,7 +155,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
   std::optional<int64_t> ended_at_;
   size_t running_ = 0;      // node attempts with a live tree
   bool launching_ = false;  // inside LaunchReady's loop
-  bool detached_ = false;   // the manager is gone: ctx_ must not be touched
+  // Launched trees whose node.started is not yet committed: View() shows no pid for them.
+  size_t identities_pending_ = 0;
+  bool detached_ = false;  // the manager is gone: ctx_ must not be touched
 
   // Pauses and what is left of the timeout: the execution's clocks (cost, timeouts) stand
   // still while paused.

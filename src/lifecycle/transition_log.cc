@@ -23,7 +23,9 @@ void LogNotJournaled(const Status& why, const std::vector<journal::Event>& event
 
 TransitionLog::TransitionLog(journal::Journal& journal, boost::asio::io_context& io,
                              journal::WriterOptions writer_options)
-    : io_(io), writer_(std::make_unique<journal::JournalWriter>(journal, writer_options)) {
+    : io_(io),
+      linger_timer_(io),
+      writer_(std::make_unique<journal::JournalWriter>(journal, writer_options)) {
   writer_->SetOnWritable([this, alive = std::weak_ptr<int>(lifetime_)] {
     boost::asio::post(io_, [this, alive] {
       if (alive.expired()) return;
@@ -90,7 +92,8 @@ Status TransitionLog::CommitRequest(size_t mark, journal::Durability durability)
   }
   if (refused.ok()) {
     if (request.empty()) return Status::Ok();
-    auto ticket = Submit(std::move(request), durability, nullptr, /*wake=*/true);
+    // Not woken: Wait commits it on this thread unless the writer thread is at work.
+    auto ticket = Submit(std::move(request), durability, nullptr, /*wake=*/false);
     refused = writer_->Wait(ticket, /*withdraw=*/true).value_or(Status::Ok());
     Drain();
     if (!ticket->withdrawn) return refused;
@@ -106,11 +109,31 @@ std::optional<Status> TransitionLog::CommitBounded(journal::Durability durabilit
   if (pending_.empty()) return Status::Ok();
   std::vector<journal::Event> batch;
   batch.swap(pending_);
-  auto ticket = Submit(std::move(batch), durability, nullptr, /*wake=*/true);
-  if (writer_->busy()) return std::nullopt;
+  auto ticket = Submit(std::move(batch), durability, nullptr, /*wake=*/false);
+  if (writer_->busy()) return std::nullopt;  // the writer thread waits for the lock with it
   std::optional<Status> s = writer_->Wait(ticket, /*withdraw=*/false);
   Drain();
   return s;
+}
+
+void TransitionLog::CommitLingering(std::chrono::microseconds linger, Done done) {
+  if (pending_.empty()) {
+    if (done) boost::asio::post(io_, [done] { done(Status::Ok()); });
+    return;
+  }
+  std::vector<journal::Event> batch;
+  batch.swap(pending_);
+  Submit(std::move(batch), journal::Durability::kCrashSafe, std::move(done), /*wake=*/false);
+  if (linger_armed_) return;  // the armed wake-up covers this batch too
+  linger_armed_ = true;
+  linger_timer_.expires_after(linger);
+  linger_timer_.async_wait(
+      [this, alive = std::weak_ptr<int>(lifetime_)](boost::system::error_code) {
+        if (alive.expired()) return;
+        linger_armed_ = false;
+        // Whatever a commit of the loop has not taken along by now, the writer thread takes.
+        if (!in_flight_.empty()) writer_->Wake();
+      });
 }
 
 void TransitionLog::WhenCommitted(Done done) {

@@ -16,6 +16,8 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <deque>
 #include <optional>
 
@@ -69,6 +71,13 @@ class TransitionLog {
   // stop, which must not wait on an operator's lock: safety beats bookkeeping.
   std::optional<Status> CommitBounded(journal::Durability durability);
 
+  // Hands every queued event to the journal writer as one crash-safe batch, like Commit,
+  // but lets it wait up to `linger` for the loop's next commit (a launch's intent, a
+  // request), which then takes it along in its own transaction: a launch's identities ride
+  // with the next launch's write-ahead instead of costing a commit of their own. After
+  // `linger` the writer thread commits it.
+  void CommitLingering(std::chrono::microseconds linger, Done done);
+
   // Commits (crash-safe) whatever is queued once the handlers already queued on the
   // io_context have run: the completions of one wake-up, such as the exits of a mass stop,
   // share one transaction. An earlier Commit takes the events with it.
@@ -110,6 +119,9 @@ class TransitionLog {
   boost::asio::io_context& io_;
   std::vector<journal::Event> pending_;
   bool commit_posted_ = false;
+  // Wakes the writer for lingering batches; armed while one may be queued.
+  boost::asio::steady_timer linger_timer_;
+  bool linger_armed_ = false;
   // Posted handlers hold a weak_ptr to this and do nothing once the log is gone.
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
   // Submitted batches, oldest first; the io_context is kept running while there are any.

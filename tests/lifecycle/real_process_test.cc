@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "lifecycle_test_util.h"
@@ -120,9 +121,10 @@ class RealProcessTest : public ::testing::TestWithParam<process::ContainmentMode
     return view.ok() ? *view : ExecutionView{};
   }
 
+  // Every node runs and shows its pid (which it does once its identity is journaled).
   bool AllRunning(const std::string& id) {
     for (const auto& node : View(id).nodes) {
-      if (node.status != NodeStatus::kRunning) return false;
+      if (node.status != NodeStatus::kRunning || !node.pid) return false;
     }
     return true;
   }
@@ -168,6 +170,33 @@ TEST_P(RealProcessTest, SmallDagOfShellCommandsCompletesInOrder) {
   // right does not wait for left's sleep: no waves.
   EXPECT_EQ(ReadFile(out), "fetch 1\nright 1\nleft 1\njoin 1\n");
   EXPECT_TRUE(ProcessesWithCookie(id).empty());
+}
+
+TEST_P(RealProcessTest, APidIsShownOnlyOnceItsIdentityIsOnDisk) {
+  std::string id = Create(Dag(
+      {ShNode("a", "exec sleep 30"), ShNode("b", "exec sleep 30"), ShNode("c", "exec sleep 30")},
+      R"("maxParallel": 3)"));
+  // Read the journal the moment each pid shows: a crash right then must find it recorded.
+  std::map<std::string, int> seen;
+  ASSERT_TRUE(RunUntil(
+      [&] {
+        for (const auto& node : View(id).nodes) {
+          if (!node.pid || seen.count(node.id)) continue;
+          seen[node.id] = *node.pid;
+          auto events = journal_->ReadExecution(id);
+          EXPECT_TRUE(events.ok());
+          bool recorded = false;
+          for (const auto& e : events.ok() ? *events : std::vector<journal::Event>{}) {
+            recorded |=
+                e.kind == "node.started" && e.node_id == node.id &&
+                e.payload.find("\"pid\":" + std::to_string(*node.pid) + ",") != std::string::npos;
+          }
+          EXPECT_TRUE(recorded) << node.id << " showed pid " << *node.pid
+                                << " before it was journaled";
+        }
+        return seen.size() == 3;
+      },
+      5s));
 }
 
 TEST_P(RealProcessTest, StopOfCooperativeSleepsEndsGracefullyWithNoProcessLeft) {
