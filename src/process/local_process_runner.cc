@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -53,14 +54,13 @@ Result<Credentials> ResolveUser(const std::string& user) {
   return credentials;
 }
 
-// A pipe whose daemon end is non-blocking (for Asio) and whose both ends close on exec.
+// A pipe whose both ends close on exec. The daemon's end turns non-blocking when its
+// OutputPipe takes it (the keeper only reads what poll says is there).
 Status MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno("pipe2", errno);
   read_end->Reset(fds[0]);
   write_end->Reset(fds[1]);
-  int flags = ::fcntl(fds[0], F_GETFL);
-  ::fcntl(fds[0], F_SETFL, flags | O_NONBLOCK);
   return Status::Ok();
 }
 
@@ -303,8 +303,28 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
   identity.sid = child->pid;
   identity.cgroup_path = slot.path.string();
   identity.cookie = spec.cookie;
-  Result<ProcStat> stat = ReadProcStat(child->pid);
-  if (stat.ok()) identity.start_ticks = stat->start_ticks;
+  // The start time recovery compares with /proc: from the clone's own clock readings when
+  // they pin it to one tick (checked against /proc on the first launches, and never used
+  // again if they ever disagree), else from /proc/PID/stat.
+  if (child->start_ticks && clone_ticks_checks_left_ == 0) {
+    identity.start_ticks = *child->start_ticks;
+  } else {
+    Result<ProcStat> stat = ReadProcStat(child->pid);
+    if (stat.ok()) {
+      identity.start_ticks = stat->start_ticks;
+      if (child->start_ticks && clone_ticks_checks_left_ > 0) {
+        if (*child->start_ticks == stat->start_ticks) {
+          --clone_ticks_checks_left_;
+        } else {
+          spdlog::warn(
+              "start time from the clock ({}) differs from /proc ({}): reading /proc "
+              "for every launch",
+              *child->start_ticks, stat->start_ticks);
+          clone_ticks_checks_left_ = -1;
+        }
+      }
+    }
+  }
 
   // 7. The tree and its readers.
   LocalProcessTree::Pipes pipes;

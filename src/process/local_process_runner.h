@@ -138,6 +138,9 @@ class LocalProcessRunner final : public ProcessRunner {
   std::unordered_map<const LocalProcessTree*, uint64_t> keeper_token_of_;
   uint64_t next_keeper_token_ = 1;
   uint64_t keeper_failures_ = 0;
+  // Launches left whose clock-derived start time is still checked against /proc before it
+  // is trusted alone; -1 once one disagreed (then /proc is always read).
+  int clone_ticks_checks_left_ = 16;
   std::unordered_map<std::string, LocalProcessTree*> by_cookie_;  // pgroup mode
   std::unordered_map<pid_t, std::string> adopted_cookie_;         // adopted child -> cookie key
   // Adopted children seen exiting (no memory left), and since when.

@@ -12,7 +12,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -285,6 +287,21 @@ Status PendingExec::Release() {
   return Status::InvalidArgument(what);
 }
 
+namespace {
+
+// CLOCK_BOOTTIME in the clock ticks of /proc/PID/stat's start time, which the kernel takes
+// from the same clock when it creates a process.
+std::optional<unsigned long long> BoottimeTicks() {
+  static const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+  timespec now{};
+  if (ticks_per_second <= 0 || ::clock_gettime(CLOCK_BOOTTIME, &now) != 0) return std::nullopt;
+  const unsigned long long ns = static_cast<unsigned long long>(now.tv_sec) * 1'000'000'000ULL +
+                                static_cast<unsigned long long>(now.tv_nsec);
+  return ns / (1'000'000'000ULL / static_cast<unsigned long long>(ticks_per_second));
+}
+
+}  // namespace
+
 Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   if (request.argv.empty() || request.exec_candidates.empty()) {
     return Status::InvalidArgument("empty argv");
@@ -334,9 +351,11 @@ Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   int pidfd = -1;
+  const std::optional<unsigned long long> tick_before = BoottimeTicks();
   pid_t pid = LibcClone()(ChildMain, static_cast<char*>(stack) + kStackSize,
                           CLONE_VM | CLONE_PIDFD | SIGCHLD, ctx.get(), &pidfd);
   int clone_errno = errno;
+  const std::optional<unsigned long long> tick_after = BoottimeTicks();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
     Stacks().Give(stack);
@@ -346,6 +365,7 @@ Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   child.pid = pid;
   child.pidfd.Reset(pidfd);
   child.pending = std::make_unique<PendingExec>(std::move(ctx));
+  if (tick_before && tick_before == tick_after) child.start_ticks = tick_before;
   return child;
 }
 
