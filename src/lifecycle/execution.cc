@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <string.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <charconv>
@@ -155,6 +156,7 @@ void Execution::Continue() {
 
 ExecutionView Execution::View() const {
   ExecutionView v = history_.view();
+  v.as_of_seq = std::max(v.as_of_seq, ctx_.log.committed_seq(id_));
   if (IsTerminal(v.status) || running_ == 0) return v;
   const Clock::time_point now = Now();
   v.cost_usd = 0;
