@@ -27,6 +27,7 @@
       askToken(token ? 'wardend refused that token.' : '');
       throw new AuthRequired('a token is needed');
     }
+    tokenForm.hidden = true;
     return res;
   }
 
@@ -127,7 +128,8 @@
           link.href = '#/executions/' + encodeURIComponent(x.executionId);
           row.insertCell().append(link);
           row.insertCell().textContent = x.executionId;
-          const cells = [`${doneCount(x)}/${x.nodes.length}`, '$' + x.costUsd, age(x.createdAt)];
+          const cells = [`${doneCount(x)}/${x.nodes.length}`, WardenDag.formatCost(x.costUsd),
+                         age(x.createdAt)];
           for (const text of cells) {
             const cell = row.insertCell();
             cell.className = 'num';
@@ -243,7 +245,7 @@
       buttons.resume.disabled = execution.status !== 'paused';
       buttons.stop.disabled = !['idle', 'running', 'paused'].includes(execution.status);
       summary.textContent = `${doneCount(execution)}/${execution.nodes.length} nodes done · ` +
-          `cost $${execution.costUsd} · journal seq ${execution.asOfSeq}`;
+          `cost ${WardenDag.formatCost(execution.costUsd)} · journal seq ${execution.asOfSeq}`;
       const sameNodes = graph && graph.ids.length === execution.nodes.length &&
                         graph.ids.every((nodeId, i) => nodeId === execution.nodes[i].id);
       if (sameNodes) {

@@ -83,6 +83,11 @@ const WardenDag = (() => {
     return Math.floor(ms / 60000) + ' min ' + Math.round((ms % 60000) / 1000) + ' s';
   }
 
+  function formatCost(usd) {
+    if (!usd) return '$0';
+    return '$' + (usd < 0.0001 ? usd.toPrecision(2) : usd.toFixed(4));
+  }
+
   function durationOf(node, now) {
     if (node.startedAt == null) return null;
     return (node.endedAt != null ? node.endedAt : now) - node.startedAt;
@@ -105,7 +110,7 @@ const WardenDag = (() => {
   function titleText(node, now) {
     return node.id + '\nstatus: ' + node.status + '\nattempt: ' + node.attempt +
            '\nduration: ' + formatMs(durationOf(node, now)) + '\nexit: ' + exitText(node) +
-           '\ncost: $' + node.costUsd;
+           '\ncost: ' + formatCost(node.costUsd);
   }
 
   function shortId(id) { return id.length > 20 ? id.slice(0, 19) + '…' : id; }
@@ -235,7 +240,7 @@ const WardenDag = (() => {
         badge.className = 'badge s-' + node.status;
         badge.textContent = node.status;
         row.insertCell().append(badge);
-        const cells = [String(node.attempt), exitText(node), '$' + node.costUsd,
+        const cells = [String(node.attempt), exitText(node), formatCost(node.costUsd),
                        (node.needs || []).join(', ')];
         cells.forEach((text, k) => {
           const cell = row.insertCell();
@@ -261,5 +266,5 @@ const WardenDag = (() => {
     return box;
   }
 
-  return {render, legend, formatMs, durationOf, exitText, MAX_NODES, MAX_EDGES};
+  return {render, legend, formatMs, formatCost, durationOf, exitText, MAX_NODES, MAX_EDGES};
 })();

@@ -36,7 +36,7 @@ const WardenPanels = (() => {
       ['ended', time(node.endedAt)],
       ['duration', WardenDag.formatMs(WardenDag.durationOf(node, Date.now()))],
       ['exit', WardenDag.exitText(node)],
-      ['cost', '$' + node.costUsd],
+      ['cost', WardenDag.formatCost(node.costUsd)],
       ['needs', (node.needs || []).join(', ') || 'none'],
     ]));
     const bar = el('div', 'toolbar');
@@ -103,7 +103,7 @@ const WardenPanels = (() => {
       ['outcome', c ? c.status : 'stopping…'],
       ['killed', c ? record.killed : null],
       ['unkillable', c ? record.unkillable : null],
-      ['final cost', c ? '$' + c.finalCostUsd : null],
+      ['final cost', c ? WardenDag.formatCost(c.finalCostUsd) : null],
       ['duration', c ? WardenDag.formatMs(c.durationMs) : null],
     ]));
     return panel;
