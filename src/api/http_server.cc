@@ -366,6 +366,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_header_.emplace(static_cast<http::status>(response.status), version_);
     stream_header_->set(http::field::server, "wardend/" WARDEN_VERSION);
     stream_header_->set(http::field::content_type, response.content_type);
+    stream_header_->set("Content-Security-Policy", "frame-ancestors 'none'");
+    stream_header_->set("X-Content-Type-Options", "nosniff");
     stream_header_->keep_alive(keep_alive_);
     stream_header_->chunked(true);
     serializer_.emplace(*stream_header_);
