@@ -132,6 +132,10 @@ def run(daemon, browser, artifacts):
     status = browser.find_element(By.ID, "execution-status").get_attribute("data-state")
     assert status == "stopped", status
     browser.save_screenshot(os.path.join(artifacts, "ui_browser_test.png"))
+    # Nothing the page does is blocked by its own Content-Security-Policy, and no script
+    # failed.
+    console = [entry["message"] for entry in browser.get_log("browser")]
+    assert not [m for m in console if "Content Security Policy" in m or "Uncaught" in m], console
 
     # A cross-site form POST is refused, even with a valid token.
     form = "reason=user_abort"

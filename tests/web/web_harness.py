@@ -118,6 +118,7 @@ def chromium(width=1400, height=900):
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-extensions", "--no-first-run", f"--window-size={width},{height}"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for tests
     browser = webdriver.Chrome(service=Service(executable_path=driver), options=options)
     browser.set_page_load_timeout(30)
     browser.set_script_timeout(30)
