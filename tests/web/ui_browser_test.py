@@ -3,7 +3,8 @@
 
 A DAG with succeeded, failed, skipped, running and (once the page stops it) stopped nodes:
 the page asks for the token, draws the nodes in their states, updates live when a node
-exits, stops the execution from its Stop button and shows the stop record. A cross-site form
+exits, stops the execution from its Stop button and shows the stop record; a graph over the
+drawing limit is listed instead. A cross-site form
 POST is refused. Usage: ui_browser_test.py WARDEND ARTIFACT_DIR. Exit 77 (skipped) when
 Chromium, chromedriver or selenium is missing."""
 
@@ -146,6 +147,19 @@ def run(daemon, browser, artifacts):
     code, body = daemon.call("POST", "/api/executions", form, headers={
         "Content-Type": "application/x-www-form-urlencoded"})
     assert code == 415, (code, body)
+    # Over the drawing limit (5,000 nodes) the page says so and lists the nodes instead. The
+    # execution is created idle: nothing needs to run for the page to show it.
+    big = {"name": "too-big-to-draw", "nodes": [{"id": f"n{i}", "argv": ["true"]}
+                                                for i in range(5001)]}
+    code, body = daemon.call("POST", "/api/executions?start=false", json.dumps(big))
+    assert code == 201, (code, body[:200])
+    big_id = json.loads(body)["executionId"]
+    browser.get(f"{daemon.url}/#/executions/{big_id}")
+    wait(lambda: browser.find_elements(By.CSS_SELECTOR, '#graph tr[data-node="n5000"]'),
+         "the list instead of the graph", timeout=30)
+    assert not browser.find_elements(By.CSS_SELECTOR, "svg.dag")
+    assert "over the drawing limit" in browser.find_element(By.ID, "graph").text
+    daemon.json("POST", f"/api/executions/{big_id}/stop", {})
     # The list shows it among all executions.
     browser.get(f"{daemon.url}/#/?state=all")
     wait(lambda: browser.find_elements(By.CSS_SELECTOR, f'tr[data-execution="{eid}"]'), "the list")
