@@ -114,6 +114,17 @@ def run(daemon, browser, artifacts):
     exit_field = browser.find_element(By.CSS_SELECTOR, '.node-panel dd[data-field="exit"]').text
     assert exit_field == "exit 3", exit_field
 
+    # Pause and resume from the page.
+    def page_status():
+        return browser.find_element(By.ID, "execution-status").get_attribute("data-state")
+    browser.find_element(By.ID, "action-pause").click()
+    daemon.wait_status(eid, ["paused"], timeout=20)
+    wait(lambda: page_status() == "paused" and state("sleeper-1") == "paused", "the pause")
+    assert browser.find_element(By.ID, "action-pause").get_attribute("disabled") is not None
+    browser.find_element(By.ID, "action-resume").click()
+    daemon.wait_status(eid, ["running"], timeout=20)
+    wait(lambda: page_status() == "running" and state("sleeper-1") == "running", "the resume")
+
     # Stop from the page: the button asks first; the API then reports the execution stopped.
     browser.find_element(By.ID, "action-stop").click()
     browser.find_element(By.ID, "confirm-stop").click()
@@ -130,8 +141,7 @@ def run(daemon, browser, artifacts):
     assert record["requested by"] == "token:" + web_harness.TOKEN_NAME, record
     assert record["reason"] == "user_abort", record
     assert record["note"] == "stopped from the web view", record
-    status = browser.find_element(By.ID, "execution-status").get_attribute("data-state")
-    assert status == "stopped", status
+    assert page_status() == "stopped", page_status()
     browser.save_screenshot(os.path.join(artifacts, "ui_browser_test.png"))
     # Nothing the page does is blocked by its own Content-Security-Policy, and no script
     # failed.
