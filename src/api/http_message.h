@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "lifecycle/execution_view.h"
 
@@ -22,6 +23,7 @@ struct Request {
   std::string host;              // the Host header; empty when absent (HTTP/1.0)
   std::string origin;            // the Origin header; empty when absent
   std::string sec_fetch_site;    // the Sec-Fetch-Site header; empty when absent
+  std::string if_none_match;     // the If-None-Match header(s), comma-joined; empty when absent
   std::string body;
   lifecycle::Requester requester;  // who is asking (set by the server from the connection)
   // The names of the listener the request came in on (request_origin.h); null: any name
@@ -48,6 +50,10 @@ struct Response {
   std::shared_ptr<ChunkStream> stream;  // set: the body is streamed chunk by chunk
   std::string allow;                    // the Allow header of a 405; empty otherwise
   std::string accept_encoding;          // the Accept-Encoding header of a 415; empty otherwise
+  // Further header fields (name, value), set on the answer as they are; one named here
+  // replaces the server's default of the same name (Content-Security-Policy,
+  // X-Content-Type-Options).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // Called exactly once with the answer to one request, on the io thread.

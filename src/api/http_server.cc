@@ -19,6 +19,7 @@
 #include "api/error_response.h"
 #include "api/request_origin.h"
 #include "api/token_file.h"
+#include "api/web_ui.h"
 
 namespace warden::api {
 
@@ -253,9 +254,15 @@ class Session : public std::enable_shared_from_this<Session> {
     request.host = std::string(message[http::field::host]);
     request.origin = JoinedField(message, http::field::origin);
     request.sec_fetch_site = std::string(message["Sec-Fetch-Site"]);
+    request.if_none_match = JoinedField(message, http::field::if_none_match);
     request.body = std::move(message.body());
     if (!requester_.name.empty()) {
       request.requester = requester_;
+    } else if (IsWebUiRead(request.method, request.target)) {
+      // The UI's files hold no data: a browser loads them without a token, then the page
+      // asks for one before it calls the API.
+      request.requester.name = "anonymous";
+      request.listener = state_->tcp_names;
     } else {
       std::string_view auth = message[http::field::authorization];
       std::string name;
@@ -285,8 +292,15 @@ class Session : public std::enable_shared_from_this<Session> {
       response_->set(http::field::accept_encoding, response.accept_encoding);
     }
     if (response.status == 401) response_->set(http::field::www_authenticate, "Bearer");
+    // No answer may be framed by another page or read as another type than it says; the
+    // UI's answers bring a fuller policy in `headers`.
+    response_->set("Content-Security-Policy", "frame-ancestors 'none'");
+    response_->set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : response.headers) response_->set(name, value);
     response_->keep_alive(keep_alive_ && !state_->closing);
-    if (head_) {
+    if (response.status == 304) {
+      response_->content_length(boost::none);  // a 304 has no body, nor its length
+    } else if (head_) {
       // The answer to HEAD is GET's, without the body but with its length (RFC 9110 §9.3.2).
       response_->content_length(response.body.size());
     } else {
@@ -352,6 +366,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_header_.emplace(static_cast<http::status>(response.status), version_);
     stream_header_->set(http::field::server, "wardend/" WARDEN_VERSION);
     stream_header_->set(http::field::content_type, response.content_type);
+    stream_header_->set("Content-Security-Policy", "frame-ancestors 'none'");
+    stream_header_->set("X-Content-Type-Options", "nosniff");
     stream_header_->keep_alive(keep_alive_);
     stream_header_->chunked(true);
     serializer_.emplace(*stream_header_);

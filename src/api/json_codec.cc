@@ -17,9 +17,9 @@ json::value OrNull(const std::optional<T>& v) {
   return json::value(*v);
 }
 
-json::value NodeToJson(const lifecycle::NodeView& node) {
+json::value NodeToJson(const lifecycle::NodeView& node, const std::vector<std::string>* needs) {
   json::object o;
-  o.reserve(9);
+  o.reserve(10);
   o.emplace("id", node.id);
   o.emplace("status", lifecycle::NodeStatusName(node.status));
   o.emplace("attempt", node.attempt);
@@ -29,6 +29,12 @@ json::value NodeToJson(const lifecycle::NodeView& node) {
   o.emplace("startedAt", OrNull(node.started_at));
   o.emplace("endedAt", OrNull(node.ended_at));
   o.emplace("costUsd", node.cost_usd);
+  json::array needed;
+  if (needs) {
+    needed.reserve(needs->size());
+    for (const std::string& id : *needs) needed.emplace_back(id);
+  }
+  o.emplace("needs", std::move(needed));
   return o;
 }
 
@@ -36,7 +42,7 @@ json::value NodeToJson(const lifecycle::NodeView& node) {
 
 json::value ExecutionToJson(const lifecycle::ExecutionView& execution) {
   json::object o;
-  o.reserve(8);
+  o.reserve(9);
   o.emplace("executionId", execution.id);
   o.emplace("name", OrNull(execution.name));
   o.emplace("status", lifecycle::ExecutionStateName(execution.status));
@@ -44,9 +50,14 @@ json::value ExecutionToJson(const lifecycle::ExecutionView& execution) {
   o.emplace("startedAt", OrNull(execution.started_at));
   o.emplace("endedAt", OrNull(execution.ended_at));
   o.emplace("costUsd", execution.cost_usd);
+  o.emplace("asOfSeq", execution.as_of_seq);
   json::array nodes;
   nodes.reserve(execution.nodes.size());
-  for (const auto& node : execution.nodes) nodes.push_back(NodeToJson(node));
+  const auto* needs = execution.needs.get();
+  for (size_t i = 0; i < execution.nodes.size(); ++i) {
+    nodes.push_back(
+        NodeToJson(execution.nodes[i], needs && i < needs->size() ? &(*needs)[i] : nullptr));
+  }
   o.emplace("nodes", std::move(nodes));
   return o;
 }

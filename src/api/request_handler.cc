@@ -11,6 +11,7 @@
 #include "api/event_follower.h"
 #include "api/json_codec.h"
 #include "api/request_origin.h"
+#include "api/web_ui.h"
 #include "base/json_text.h"
 #include "process/containment.h"
 
@@ -231,6 +232,9 @@ void RequestHandler::Route(const Request& request, const RequestTarget& target,
 
   if (s.size() == 1 && s[0] == "metrics") {
     return respond(get ? Metrics() : MethodNotAllowed(kGetRoute));
+  }
+  if (const WebUiFile* file = FindWebUiFile(target.path)) {
+    return respond(get ? WebUiResponse(*file, request.if_none_match) : MethodNotAllowed(kGetRoute));
   }
   if (s.empty() || s[0] != "api") return respond(not_found());
   if (s.size() == 2 && s[1] == "health") {

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <string.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <charconv>
@@ -156,6 +157,7 @@ void Execution::Continue() {
 
 ExecutionView Execution::View() const {
   ExecutionView v = history_.view();
+  v.as_of_seq = std::max(v.as_of_seq, ctx_.log.committed_seq(id_));
   if (identities_pending_ > 0) {
     // Nobody learns a pid before it is on disk: crash recovery accounts for every pid it
     // was told, and finds a tree launched just now by its intent's cookie or cgroup.

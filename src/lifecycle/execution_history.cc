@@ -48,7 +48,7 @@ void ExecutionHistory::SumCost() {
 }
 
 Status ExecutionHistory::Apply(const journal::Event& e, const journal::Record& record) {
-  if (e.seq != 0) last_seq_ = e.seq;
+  if (e.seq != 0) last_seq_ = view_.as_of_seq = e.seq;
   if (auto* created = std::get_if<journal::ExecutionCreated>(&record)) {
     return ApplyCreated(e, *created);
   }
@@ -146,12 +146,16 @@ Status ExecutionHistory::ApplyCreated(const journal::Event& e, const journal::Ex
   view_.created_at = e.at_ms;
   view_.nodes.clear();
   node_index_.clear();
+  auto needs = std::make_shared<std::vector<std::vector<std::string>>>();
+  needs->reserve(spec_.nodes.size());
   for (const dag::NodeSpec& node : spec_.nodes) {
     node_index_.emplace(node.id, view_.nodes.size());
     NodeView n;
     n.id = node.id;
     view_.nodes.push_back(std::move(n));
+    needs->push_back(node.needs);
   }
+  view_.needs = std::move(needs);
   attempts_.assign(spec_.nodes.size(), AttemptHistory{});
   return Status::Ok();
 }

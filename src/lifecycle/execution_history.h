@@ -69,8 +69,15 @@ class ExecutionHistory {
   // How long the execution was paused between `from` and `to` (ms since the epoch); a pause
   // still in force counts until `to`.
   int64_t PausedMsBetween(int64_t from, int64_t to) const;
-  // The seq of the last record folded.
+  // The seq of the last record folded (view().as_of_seq).
   int64_t last_seq() const { return last_seq_; }
+  // Records that the journal has committed this execution's records up to `seq` (a live
+  // execution folds its records before they have a seq); a lower seq changes nothing.
+  void CommittedUpTo(int64_t seq) {
+    if (seq <= last_seq_) return;
+    last_seq_ = seq;
+    view_.as_of_seq = seq;
+  }
 
  private:
   Status ApplyNode(const journal::Event& event, const journal::Record& record);

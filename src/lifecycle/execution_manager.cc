@@ -99,7 +99,10 @@ struct ExecutionManager::Impl {
       const Execution& e = *it->second;
       ++ended_counts[static_cast<size_t>(e.state())];
       if (history_cache.size() >= kHistoryCacheSize) history_cache.erase(history_cache.begin());
-      history_cache.insert_or_assign(id, std::make_shared<const ExecutionHistory>(e.history()));
+      auto ended = std::make_shared<ExecutionHistory>(e.history());
+      ended->CommittedUpTo(log.committed_seq(id));
+      history_cache.insert_or_assign(id, std::move(ended));
+      log.Forget(id);
       if (e.spec().request_id) by_request_id.erase(*e.spec().request_id);
       executions.erase(it);
     });

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,13 @@ struct ExecutionView {
   std::optional<int64_t> ended_at;
   double cost_usd = 0;
   std::vector<NodeView> nodes;  // in spec order
+  // The journal seq of the latest committed record of this execution that the view reflects;
+  // 0 when none is known (nothing committed yet). Following the execution's events after it
+  // yields exactly the changes the view does not show yet.
+  int64_t as_of_seq = 0;
+  // Per node, in spec order: the ids of the nodes it needs (the spec's `needs`). Shared and
+  // immutable, so that a view copies it for free; null only in a default-made view.
+  std::shared_ptr<const std::vector<std::vector<std::string>>> needs;
 };
 
 // Why an execution is stopped (api.md's reasons).

@@ -184,6 +184,11 @@ void TransitionLog::Drain() {
 }
 
 void TransitionLog::Notify(const std::vector<journal::Event>& batch) {
+  for (const auto& e : batch) {
+    if (e.seq == 0 || e.execution_id.empty()) continue;
+    int64_t& seq = committed_seq_[e.execution_id];
+    if (e.seq > seq) seq = e.seq;
+  }
   if (listeners_.empty()) return;
   // A listener may unsubscribe (or subscribe) while it is called: iterate over a copy of the
   // matching keys and look each one up again.

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -99,6 +100,15 @@ class TransitionLog {
   // Called on this thread when the journal is writable again after being busy.
   void SetOnWritable(std::function<void()> on_writable) { on_writable_ = std::move(on_writable); }
 
+  // The highest seq committed for `execution_id` by this log so far; 0 if none (or after
+  // Forget).
+  int64_t committed_seq(const std::string& execution_id) const {
+    auto it = committed_seq_.find(execution_id);
+    return it == committed_seq_.end() ? 0 : it->second;
+  }
+  // Drops what committed_seq remembers of `execution_id` (the manager no longer holds it).
+  void Forget(const std::string& execution_id) { committed_seq_.erase(execution_id); }
+
   // Registers `listener` for the committed events of `execution_id`; returns a key for
   // Unsubscribe.
   uint64_t Subscribe(const std::string& execution_id, Listener listener);
@@ -131,6 +141,7 @@ class TransitionLog {
   std::function<void()> on_writable_;
   uint64_t next_key_ = 1;
   std::map<uint64_t, std::pair<std::string, Listener>> listeners_;
+  std::unordered_map<std::string, int64_t> committed_seq_;  // execution id -> highest seq
   // Last: destroyed first, so its thread's callbacks find everything above still there.
   std::unique_ptr<journal::JournalWriter> writer_;
 };

@@ -4,7 +4,9 @@
 // its io thread; the test talks plain sockets from its own.
 #include "api/http_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -279,6 +281,66 @@ TEST_F(HttpServerTest, HeadGetsTheHeaderOfGetWithoutTheBody) {
   EXPECT_EQ(after.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << after;
   close(fd);
   OnIo([&] { runner_->Exit("a", 0); });
+}
+
+TEST_F(HttpServerTest, OnTcpTheUiFilesNeedNoTokenButEveryApiCallDoes) {
+  Start({});
+  // A free port: bound, read back and released.
+  int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof any;
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  ASSERT_EQ(getsockname(probe, reinterpret_cast<sockaddr*>(&any), &length), 0);
+  const uint16_t port = ntohs(any.sin_port);
+  close(probe);
+  Status served;
+  OnIo([&] { served = server_->ServeTcp("127.0.0.1", port, {{"s3cret", "alice"}}, false); });
+  ASSERT_TRUE(served.ok()) << served.ToString();
+  auto exchange = [&](const std::string& request) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address = any;
+    address.sin_port = htons(port);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    Send(fd, request);
+    std::string response = ReadResponse(fd);
+    close(fd);
+    return response;
+  };
+  const std::string host = "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+  std::string page = exchange("GET / HTTP/1.1\r\n" + host + "\r\n");
+  EXPECT_EQ(page.rfind("HTTP/1.1 200", 0), 0u) << page;
+  EXPECT_EQ(Field(page, "Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(Field(page, "Content-Security-Policy").find("frame-ancestors 'none'"),
+            std::string::npos);
+  EXPECT_EQ(Field(page, "X-Content-Type-Options"), "nosniff");
+  const std::string etag = Field(page, "ETag");
+  ASSERT_FALSE(etag.empty()) << page;
+  std::string cached =
+      exchange("GET / HTTP/1.1\r\n" + host + "If-None-Match: " + etag + "\r\n\r\n");
+  EXPECT_EQ(cached.rfind("HTTP/1.1 304", 0), 0u) << cached;
+  EXPECT_EQ(cached.substr(cached.find("\r\n\r\n") + 4), "");
+  std::string script = exchange("HEAD /ui/app.js HTTP/1.1\r\n" + host + "\r\n");
+  EXPECT_EQ(script.rfind("HTTP/1.1 200", 0), 0u) << script;
+  // The Host allowlist holds for the files too.
+  EXPECT_EQ(exchange("GET / HTTP/1.1\r\nHost: evil.example:" + std::to_string(port) + "\r\n\r\n")
+                .rfind("HTTP/1.1 421", 0),
+            0u);
+  // Everything else needs the token: data, a POST to a UI path, a path that is no UI file.
+  for (std::string line :
+       {"GET /api/executions", "GET /api/health", "POST /", "GET /ui/secret", "GET /metrics"}) {
+    std::string refused = exchange(line + " HTTP/1.1\r\n" + host +
+                                   "Content-Type: application/json\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(refused.rfind("HTTP/1.1 401", 0), 0u) << line << "\n" << refused;
+  }
+  std::string api =
+      exchange("GET /api/executions HTTP/1.1\r\n" + host + "Authorization: Bearer s3cret\r\n\r\n");
+  EXPECT_EQ(api.rfind("HTTP/1.1 200", 0), 0u) << api;
+  EXPECT_EQ(Field(api, "Content-Security-Policy"), "frame-ancestors 'none'");
+  EXPECT_EQ(Field(api, "X-Content-Type-Options"), "nosniff");
 }
 
 TEST_F(HttpServerTest, Http11WithoutHostOrWithTwoGets400ButHttp10NeedsNone) {

@@ -25,11 +25,25 @@ TEST(JsonCodecTest, ExecutionHasApiFieldsAndNullsForWhatIsUnknown) {
   killed.pid = 42;
   killed.signal = "SIGKILL";
   view.nodes.push_back(killed);
+  view.as_of_seq = 7;
+  view.needs = std::make_shared<std::vector<std::vector<std::string>>>(
+      std::vector<std::vector<std::string>>{{"x", "y"}});
   EXPECT_EQ(SerializeJson(ExecutionToJson(view)),
             R"({"executionId":"e1","name":null,"status":"running","createdAt":10,)"
-            R"("startedAt":11,"endedAt":null,"costUsd":0.5,"nodes":[{"id":"a",)"
+            R"("startedAt":11,"endedAt":null,"costUsd":0.5,"asOfSeq":7,"nodes":[{"id":"a",)"
             R"("status":"stopped","attempt":1,"pid":42,"exitCode":null,"signal":"SIGKILL",)"
-            R"("startedAt":null,"endedAt":null,"costUsd":0}]})");
+            R"("startedAt":null,"endedAt":null,"costUsd":0,"needs":["x","y"]}]})");
+}
+
+TEST(JsonCodecTest, ANodeWithoutKnownNeedsHasAnEmptyNeedsArray) {
+  lifecycle::ExecutionView view;
+  view.id = "e1";
+  lifecycle::NodeView node;
+  node.id = "a";
+  view.nodes.push_back(node);
+  auto json = ExecutionToJson(view);
+  EXPECT_EQ(json.at("asOfSeq").as_int64(), 0);
+  EXPECT_TRUE(json.at("nodes").at(0).at("needs").as_array().empty());
 }
 
 TEST(JsonCodecTest, StopResultCarriesSummaryAndJournaledFlag) {

@@ -10,6 +10,7 @@
 
 #include <bit>
 #include <boost/json.hpp>
+#include <cctype>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
@@ -227,7 +228,9 @@ TEST_F(JsonNumbersTest, CostsOfACompletedRunAreOneDoubleOnEveryPathAndSpelledPla
   ExpectPlainNumbers(body, "GET execution");
   const json::value execution = Parse(body);
   EXPECT_EQ(Str(execution, "status"), "completed") << body;
-  EXPECT_NE(body.find(R"("costUsd":0.10198063706})"), std::string::npos) << body;
+  const size_t spelled = body.find(R"("costUsd":0.10198063706)");
+  ASSERT_NE(spelled, std::string::npos) << body;
+  EXPECT_FALSE(std::isdigit(static_cast<unsigned char>(body[spelled + 23]))) << body;
   EXPECT_EQ(Bits(Node(execution, "notify").at("costUsd")), Bits(kReported));
   const double rate_cost = Node(execution, "rate").at("costUsd").to_number<double>();
   EXPECT_GT(rate_cost, 0.25 * kRate);

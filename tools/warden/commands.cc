@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "base/json_text.h"
+#include "dot_output.h"
 #include "output.h"
 
 namespace warden::cli {
@@ -146,16 +147,26 @@ int Ps(const DaemonClient& client, const Args& args) {
 }
 
 int Show(const DaemonClient& client, const Args& args) {
-  bool as_json = false;
+  bool as_json = false, as_dot = false;
   po::options_description options("options");
-  options.add_options()("json", po::bool_switch(&as_json), "print JSON");
+  options.add_options()("json", po::bool_switch(&as_json), "print JSON")(
+      "dot", po::bool_switch(&as_dot),
+      "print the DAG as Graphviz DOT, coloured by node state (| dot -Tsvg > run.svg)");
   po::variables_map vm;
-  if (auto done = ParseArgs(args, options, {"id"}, vm, "warden show ID [--json]")) return *done;
+  if (auto done = ParseArgs(args, options, {"id"}, vm, "warden show ID [--json | --dot]")) {
+    return *done;
+  }
+  if (as_json && as_dot) {
+    std::cerr << "warden: --json and --dot exclude each other\n";
+    return kExitUsage;
+  }
   json::value body;
   std::string target = "/api/executions/" + UrlEncode(vm["id"].as<std::string>());
   if (int exit = CallJson(client, "GET", target, "", body); exit >= 0) return exit;
   if (as_json) {
     std::cout << SerializeJson(body) << "\n";
+  } else if (as_dot) {
+    PrintDot(body, std::cout);
   } else {
     PrintExecution(body, std::cout);
   }
