@@ -31,6 +31,7 @@
 #include "daemon/daemon_options.h"
 #include "daemon/data_dir.h"
 #include "daemon/logging.h"
+#include "daemon/priority.h"
 #include "daemon/signal_stream.h"
 #include "daemon/socket_file.h"
 #include "daemon/systemd_notify.h"
@@ -47,6 +48,8 @@ constexpr int kExitUsage = 64;
 constexpr int kExitUnavailable = 69;
 // After the executions have stopped, how long open connections get to finish their answer.
 constexpr std::chrono::milliseconds kDrainDeadline{2000};
+// How far ahead of its nodes wardend schedules itself (nice levels; see priority.h).
+constexpr int kNiceLevelsAheadOfNodes = 5;
 
 bool Journal(warden::journal::Journal& journal, const warden::journal::Record& record) {
   warden::journal::Event event;
@@ -77,6 +80,8 @@ int main(int argc, char** argv) {
     files.rlim_cur = files.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &files) != 0) spdlog::warn("cannot raise RLIMIT_NOFILE");
   }
+  // Before any thread exists, so that every thread of wardend runs ahead of its nodes.
+  const std::optional<int> node_nice = daemon::RunAheadOfNodes(kNiceLevelsAheadOfNodes);
   // Node output must outlive a crash of the daemon: the keeper holds a copy of every pipe.
   // It is forked here, while wardend still has one thread.
   auto keeper = process::OutputKeeper::Start();
@@ -130,6 +135,7 @@ int main(int argc, char** argv) {
   process::RunnerOptions runner_options;
   runner_options.containment = options.containment;
   runner_options.keeper = keeper.ok() ? keeper->get() : nullptr;
+  runner_options.node_nice = node_nice;
   auto runner = process::LocalProcessRunner::Create(io, runner_options);
   if (!runner.ok()) {
     spdlog::error("cannot contain node processes: {}", runner.status().message());

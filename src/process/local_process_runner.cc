@@ -207,6 +207,7 @@ Result<std::shared_ptr<ProcessTree>> LocalProcessRunner::Launch(const LaunchSpec
   request.argv = spec.argv;
   request.exec_candidates = ExecCandidates(spec);
   request.env = std::move(env).value();
+  request.nice = options_.node_nice;
   request.cwd = cwd;
 
   // 2. Containment and the write-ahead intent.

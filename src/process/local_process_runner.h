@@ -57,6 +57,9 @@ struct RunnerOptions {
   // (output_keeper.h); null: none, and a node that writes after the daemon died gets
   // SIGPIPE. Not owned; must outlive the runner.
   OutputKeeper* keeper = nullptr;
+  // The nice value every node starts with, when the daemon runs at another one; unset: the
+  // daemon's own.
+  std::optional<int> node_nice;
 };
 
 class LocalProcessRunner final : public ProcessRunner {
@@ -93,6 +96,12 @@ class LocalProcessRunner final : public ProcessRunner {
   // exited untracked children. Only system calls per entry (getpgid, waitid), no files,
   // except /proc/PID/environ once per adopted child.
   void RequestScan();
+  // pgroup mode: true when every child of the daemon is the leader of a tracked tree (or the
+  // output keeper). The
+  // daemon is a child subreaper, and a leader's live descendants are handed to it before its
+  // exit is reported: then the tree of an exited leader with no escapee is empty, without a
+  // pass over /proc. False whenever that cannot be told (no children files).
+  bool OnlyLeadersAreChildren() const;
   // cgroup mode: sweep `tree`'s cgroup.procs for members outside its process group, in one
   // batch for every tree asking within kSweepDelay.
   void RequestSweep(std::weak_ptr<LocalProcessTree> tree);

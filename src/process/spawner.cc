@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,6 +36,8 @@ struct SpawnContext {
   std::vector<const char*> env;
   int fds[3] = {-1, -1, -1};  // targets 1, 2, kNotifyFd
   int cgroup_procs_fd = -1;
+  bool set_nice = false;
+  int nice = 0;
   bool switch_user = false;
   uid_t uid = 0;
   gid_t gid = 0;
@@ -200,6 +203,9 @@ WARDEN_CHILD_CODE int ChildMain(void* arg) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     RawSyscall(SYS_rt_sigaction, sig, reinterpret_cast<long>(&kDefaultAction), 0, _NSIG / 8);
   }
+  // Back to the priority wardend was started with (it runs ahead of its nodes). Raising a
+  // nice value is always allowed.
+  if (ctx->set_nice) (void)RawSyscall(SYS_setpriority, PRIO_PROCESS, 0, ctx->nice);
   if ((ret = RawSyscall(SYS_setsid)) < 0) ChildFail(ctx, kStageSetsid, ret);
   if (ctx->cgroup_procs_fd >= 0 &&
       (ret = RawSyscall(SYS_write, ctx->cgroup_procs_fd, reinterpret_cast<long>("0"), 1)) < 0) {
@@ -328,6 +334,8 @@ Result<SpawnedChild> Spawner::Spawn(const SpawnRequest& request) {
   ctx->fds[1] = request.stderr_fd;
   ctx->fds[2] = request.notify_fd;
   ctx->cgroup_procs_fd = request.cgroup_procs_fd;
+  ctx->set_nice = request.nice.has_value();
+  ctx->nice = request.nice.value_or(0);
   if (request.credentials) {
     ctx->switch_user = true;
     ctx->uid = request.credentials->uid;

@@ -45,6 +45,7 @@ struct SpawnRequest {
   int notify_fd = -1;                        // becomes fd kNotifyFd (required)
   int cgroup_procs_fd = -1;                  // when >= 0, the child writes "0" to it first
   std::optional<Credentials> credentials;    // switch to these before exec
+  std::optional<int> nice;                   // the child's nice value, when not the daemon's
 };
 
 struct SpawnContext;

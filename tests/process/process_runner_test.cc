@@ -1,6 +1,7 @@
 // LocalProcessRunner with real processes, in both containment modes (each test runs twice:
 // ".../cgroup" and ".../pgroup").
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -480,6 +481,32 @@ TEST_P(ProcessRunnerTest, EnvironmentCarriesTheCookieAndDropsNotifySocket) {
   EXPECT_EQ(env.find("forged"), std::string::npos);
   EXPECT_EQ(env.find("NOTIFY_SOCKET"), std::string::npos);
   EXPECT_EQ(env.find("LISTEN_FDS"), std::string::npos);
+  std::filesystem::remove(spec.output.stdout_path);
+}
+
+TEST_P(ProcessRunnerTest, NodeStartsAtTheNiceValueItIsGivenNotTheDaemons) {
+  errno = 0;
+  const int own = ::getpriority(PRIO_PROCESS, 0);
+  ASSERT_EQ(errno, 0);
+  const int wanted = std::min(own + 3, 19);
+  ASSERT_NE(wanted, own) << "the test runs at nice 19 already";
+  RunnerOptions options;
+  options.containment.request = ContainmentOptions::Request::kProcessGroup;
+  options.node_nice = wanted;
+  auto runner = LocalProcessRunner::Create(io_, options);
+  ASSERT_TRUE(runner.ok());
+  LaunchSpec spec;
+  // Field 19 of /proc/PID/stat is the nice value (awk's own name has no space in it).
+  spec.argv = {"awk", "{print $19}", "/proc/self/stat"};
+  spec.output.stdout_path = TempPath("nice");
+  bool done = false;
+  LaunchCallbacks callbacks;
+  callbacks.on_exit = [&](const ExitInfo&) { done = true; };
+  auto tree = (*runner)->Launch(spec, std::move(callbacks));
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  EXPECT_EQ(ReadFile(spec.output.stdout_path), std::to_string(wanted) + "\n");
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, 0), own) << "the daemon's own priority is untouched";
   std::filesystem::remove(spec.output.stdout_path);
 }
 

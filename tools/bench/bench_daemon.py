@@ -57,12 +57,13 @@ class Daemon:
         self.stderr = open(self.dir / "wardend.stderr", "w")
         argv = [str(self.bench.wardend), "--data-dir", str(self.data),
                 "--socket", str(self.socket)] + self.extra
-        # A process group of its own, so that a Ctrl-C of the bench reaches the bench alone,
-        # which then stops the daemon by its pid; but the bench's session, so that where
-        # the kernel shares CPU time out by session (sched_autogroup) the daemon gets no
-        # share of its own that ninja, make and the floors would not have.
+        # A session of its own, as a systemd service has (and so a process group of its
+        # own: a Ctrl-C of the bench reaches the bench alone, which then stops the daemon by
+        # its pid). Where the kernel shares CPU time out by session (sched_autogroup) this
+        # decides only how the daemon, its nodes and the CLI share the CPU among themselves:
+        # ninja, make and the floors never run beside them.
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr, preexec_fn=os.setpgrp)
+                                     stderr=self.stderr, start_new_session=True)
         self.bench.daemons.append(self)
         self.bench.processes.note(self.proc.pid, f"wardend ({self.name})")
         deadline = time.monotonic() + 30
