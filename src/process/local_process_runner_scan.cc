@@ -52,6 +52,37 @@ void LocalProcessRunner::RequestScan() {
   });
 }
 
+bool LocalProcessRunner::OnlyLeadersAreChildren() const {
+  // A child belongs to the thread that made it, an adopted one to any thread: read them all.
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (tasks == nullptr) return false;
+  bool only_leaders = true;
+  int threads = 0;
+  char text[4096];
+  while (dirent* entry = ::readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
+    ++threads;
+    const std::string path = std::string("/proc/self/task/") + entry->d_name + "/children";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : ::read(fd, text, sizeof text);
+    if (fd >= 0) ::close(fd);
+    if (n < 0 || n == static_cast<ssize_t>(sizeof text)) {
+      only_leaders = false;  // unreadable, or too many to read at once
+      break;
+    }
+    for (const char *p = text, *end = text + n; p < end && only_leaders;) {
+      pid_t pid = 0;
+      auto [next, ec] = std::from_chars(p, end, pid);
+      if (ec != std::errc()) break;
+      only_leaders = trees_.count(pid) != 0 || (options_.keeper && pid == options_.keeper->pid());
+      p = next + 1;  // the separating space
+    }
+    if (!only_leaders) break;
+  }
+  ::closedir(tasks);
+  return only_leaders && threads > 0;
+}
+
 bool LocalProcessRunner::ReapIfExited(pid_t pid) {
   siginfo_t info{};
   int rc = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);

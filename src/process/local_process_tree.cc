@@ -99,6 +99,8 @@ void LocalProcessTree::OnLeaderMaybeExited() {
   SettleExec();
   if (mode_ == ContainmentMode::kCgroup) {
     OnCgroupEvents();
+  } else if (escapees_.empty() && runner_->OnlyLeadersAreChildren()) {
+    OnMembers({});  // nothing of the tree outlived its leader: no pass over /proc needed
   } else {
     runner_->RequestScan();
   }

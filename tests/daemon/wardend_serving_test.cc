@@ -368,7 +368,8 @@ TEST_F(WardendServingTest, SigtermStopsEveryExecutionWithServerShutdownAndLeaves
     for (const auto& id : ids) {
       json::value e = Parse(Http("GET", "/api/executions/" + id).body);
       for (const auto& node : e.at("nodes").as_array()) {
-        if (node.at("status").as_string() != "running") return false;
+        // A pid shows once the node's identity is journaled, just after it runs.
+        if (node.at("status").as_string() != "running" || node.at("pid").is_null()) return false;
         pids.push_back(static_cast<pid_t>(node.at("pid").as_int64()));
       }
     }
