@@ -52,11 +52,13 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path, JournalO
   }
   WARDEN_RETURN_IF_ERROR(Migrate(*db));
   std::unique_ptr<Journal> journal(new Journal(path, options, std::move(db)));
+  // SQLite carries out a PRAGMA that sets a value when it prepares the statement, so the
+  // prepared switches leave the level where the last one was prepared: set it afterwards.
   // Both levels are checked once here, so a build of SQLite that ignores the pragma (or
   // one compiled with a fixed level) is caught before anything is acknowledged.
+  WARDEN_RETURN_IF_ERROR(journal->Prepare());
   WARDEN_RETURN_IF_ERROR(journal->SetSynchronous(2));
   WARDEN_RETURN_IF_ERROR(journal->SetSynchronous(1));
-  WARDEN_RETURN_IF_ERROR(journal->Prepare());
   return journal;
 }
 
