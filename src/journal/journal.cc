@@ -52,13 +52,11 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path, JournalO
   }
   WARDEN_RETURN_IF_ERROR(Migrate(*db));
   std::unique_ptr<Journal> journal(new Journal(path, options, std::move(db)));
-  // SQLite carries out a PRAGMA that sets a value when it prepares the statement, so the
-  // prepared switches leave the level where the last one was prepared: set it afterwards.
   // Both levels are checked once here, so a build of SQLite that ignores the pragma (or
   // one compiled with a fixed level) is caught before anything is acknowledged.
-  WARDEN_RETURN_IF_ERROR(journal->Prepare());
   WARDEN_RETURN_IF_ERROR(journal->SetSynchronous(2));
   WARDEN_RETURN_IF_ERROR(journal->SetSynchronous(1));
+  WARDEN_RETURN_IF_ERROR(journal->Prepare());
   return journal;
 }
 
@@ -66,7 +64,7 @@ Journal::Journal(std::string path, JournalOptions options, std::unique_ptr<SQLit
     : path_(std::move(path)), options_(options), db_(std::move(db)) {}
 
 Journal::~Journal() {
-  for (sqlite3_stmt* stmt : {insert_, begin_, commit_, rollback_, sync_normal_, sync_full_}) {
+  for (sqlite3_stmt* stmt : {insert_, begin_, commit_, rollback_}) {
     sqlite3_finalize(stmt);
   }
 }
@@ -83,8 +81,6 @@ Status Journal::Prepare() {
       {&begin_, "BEGIN IMMEDIATE"},
       {&commit_, "COMMIT"},
       {&rollback_, "ROLLBACK"},
-      {&sync_normal_, "PRAGMA synchronous = 1"},
-      {&sync_full_, "PRAGMA synchronous = 2"},
   };
   for (auto& s : statements) {
     int rc = sqlite3_prepare_v3(h, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.stmt, nullptr);
@@ -112,10 +108,12 @@ Status Journal::SetSynchronous(int level) {
 }
 
 Status Journal::SwitchSynchronous(int level) {
-  sqlite3_stmt* stmt = level == 2 ? sync_full_ : sync_normal_;
-  int rc = sqlite3_step(stmt);
-  sqlite3_reset(stmt);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+  // Parsed every time: SQLite sets the level when it prepares the statement, and a prepared
+  // one stepped again does not reliably set it again.
+  int rc = sqlite3_exec(db_->getHandle(),
+                        level == 2 ? "PRAGMA synchronous = 2" : "PRAGMA synchronous = 1", nullptr,
+                        nullptr, nullptr);
+  if (rc != SQLITE_OK) {
     return Status::IoError("journal " + path_ +
                            ": setting synchronous: " + sqlite3_errmsg(db_->getHandle()));
   }

@@ -127,7 +127,7 @@ class Journal {
   Journal(std::string path, JournalOptions options, std::unique_ptr<SQLite::Database> db);
   Status Prepare();
   Status SetSynchronous(int level);  // 1 = NORMAL, 2 = FULL; read back and checked
-  // The same through a prepared statement, unchecked: per durable commit.
+  // The same, unchecked (parsed each time, see the .cc): per durable commit.
   Status SwitchSynchronous(int level);
   Result<int64_t> AppendLocked(std::span<Event> events, Durability durability);
   Status FailFrom(const char* what, int rc);  // sticky unless rc is SQLITE_BUSY
@@ -149,8 +149,6 @@ class Journal {
   sqlite3_stmt* begin_ = nullptr;
   sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* rollback_ = nullptr;
-  sqlite3_stmt* sync_normal_ = nullptr;
-  sqlite3_stmt* sync_full_ = nullptr;
   Status failed_;  // sticky; ok while healthy
   // The WAL file's identity, from the first commit on.
   ino_t wal_ino_ = 0;
